@@ -1,0 +1,52 @@
+# rbpf-load: build the BPF objects with clang, the Rust workspace with cargo.
+#   make          build everything
+#   make demo     the built-in lab: load, attach, send traffic, show counters, clean up
+#   make test     every test (installs what it needs first)
+CLANG    ?= $(shell command -v clang-19 || command -v clang)
+BPFTOOL  ?= $(shell command -v bpftool || echo /usr/sbin/bpftool)
+CARGO    ?= cargo
+OUT      := target/bpf
+ARCH_DEF := -D__TARGET_ARCH_x86
+BPF_SRC  := $(wildcard bpf-src/*.bpf.c)
+BPF_OBJ  := $(patsubst bpf-src/%.bpf.c,$(OUT)/%.bpf.o,$(BPF_SRC))
+BPF_HDR  := $(wildcard bpf-src/*.h)
+SHELL    := /bin/bash
+
+.PHONY: all deps bpf build test test-unit test-vm demo clean fmt lint fuzz bench
+
+all: bpf build
+
+deps:
+	@scripts/deps.sh
+
+bpf: $(BPF_OBJ)
+
+# vmlinux.h comes from the running kernel's BTF at build time; it is never committed.
+$(OUT)/vmlinux.h:
+	@mkdir -p $(OUT)
+	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
+
+$(OUT)/%.bpf.o: bpf-src/%.bpf.c $(BPF_HDR) $(OUT)/vmlinux.h
+	@mkdir -p $(OUT)
+	$(CLANG) -O2 -g -target bpf $(ARCH_DEF) -Wall -Wno-unused-function \
+		-I$(OUT) -Ibpf-src -c $< -o $@
+
+build:
+	$(CARGO) build --workspace --all-targets --quiet
+
+test: deps all
+	$(CARGO) test --workspace 2>&1 | tee target/test.log; exit $${PIPESTATUS[0]}
+
+demo: deps all
+	@scripts/demo.sh
+
+fmt:
+	$(CARGO) fmt --all
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+clean:
+	rm -rf $(OUT)
+	$(CARGO) clean

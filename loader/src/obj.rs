@@ -1,0 +1,1 @@
+//! ELF -> [`Object`]: programs, maps, relocations, license, BTF. No kernel.

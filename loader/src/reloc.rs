@@ -1,0 +1,1 @@
+//! Relocation: map references, BPF-to-BPF calls, CO-RE. No kernel.
