@@ -10,6 +10,7 @@
 
 pub mod btf;
 pub mod insn;
+pub mod load;
 pub mod obj;
 pub mod reloc;
 pub mod section;
