@@ -16,7 +16,10 @@ fn main() {
         match loader::load::load(&obj, &opts) {
             Ok(l) => {
                 for p in &l.programs {
-                    println!("{arg}: prog {} id {} ({} insns)", p.name, p.id, p.insn_count);
+                    println!(
+                        "{arg}: prog {} id {} ({} insns)",
+                        p.name, p.id, p.insn_count
+                    );
                 }
             }
             Err(e) => println!("{arg}: ERROR {e}"),

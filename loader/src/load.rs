@@ -29,25 +29,16 @@ pub enum LoadError {
     },
     #[error(transparent)]
     Reloc(#[from] RelocError),
-    #[error("prog '{prog}' (section '{section}'): the verifier rejected it: {reason}{}", at_line(.insn, .line))]
-    Verifier {
-        prog: String,
-        section: String,
-        reason: String,
-        /// The failing instruction, when the log names one.
-        insn: Option<usize>,
-        /// `file:line: source text` of the failing instruction, from line_info.
-        line: Option<String>,
-        /// The whole verifier log.
-        log: String,
-        errno: i32,
-    },
-    #[error("prog '{prog}' (section '{section}'): {source}{}", hint(.source))]
+    #[error(transparent)]
+    Verifier(Box<VerifierError>),
+    #[error("prog '{prog}' (section '{section}'): {source}{hint}")]
     Prog {
         prog: String,
         section: String,
         #[source]
         source: SysError,
+        /// What to do about it, when we can tell.
+        hint: String,
     },
     #[error("prog '{prog}' (section '{section}'): cannot tell the program type: the section name is not a known one and {why}; name the hook (e.g. --dev with --xdp/--ingress, or --type)")]
     NoType {
@@ -68,6 +59,22 @@ pub enum LoadError {
     Pin { path: String, reason: String },
 }
 
+/// The verifier said no: its reason, where, and the whole log.
+#[derive(Debug, thiserror::Error)]
+#[error("prog '{prog}' (section '{section}'): the verifier rejected it: {reason}{}", at_line(.insn, .line))]
+pub struct VerifierError {
+    pub prog: String,
+    pub section: String,
+    pub reason: String,
+    /// The failing instruction, when the log names one.
+    pub insn: Option<usize>,
+    /// `source text  (file:line)` of the failing instruction, from line_info.
+    pub line: Option<String>,
+    /// The whole verifier log.
+    pub log: String,
+    pub errno: i32,
+}
+
 fn at_line(insn: &Option<usize>, line: &Option<String>) -> String {
     match (insn, line) {
         (Some(i), Some(l)) => format!("\n  at instruction {i}: {l}"),
@@ -77,10 +84,16 @@ fn at_line(insn: &Option<usize>, line: &Option<String>) -> String {
     }
 }
 
-fn hint(e: &SysError) -> &'static str {
+/// A hint for a refused PROG_LOAD that the verifier did not explain.
+fn hint(e: &SysError, def: &SectionDef) -> String {
+    let root = nix::unistd::geteuid().is_root();
     match e.errno() {
-        Some(libc::EPERM) => " (needs CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN: run as root)",
-        _ => "",
+        Some(libc::EPERM) if !root => " (needs CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN, or CAP_SYS_ADMIN: run as root)".into(),
+        Some(libc::EPERM) if def.attach == AttachKind::Trampoline => {
+            " (refused although we are root: this kernel does not allow BPF trampolines, so fentry/fexit/fmod_ret programs cannot load here)".into()
+        }
+        Some(libc::EPERM) => " (refused although we are root: a lockdown or sysctl may forbid it)".into(),
+        _ => String::new(),
     }
 }
 
@@ -95,6 +108,9 @@ pub enum TargetProg {
     Fd(OwnedFd),
 }
 
+/// Where --explain narration goes: called once per step with one line.
+pub type Narrator = Box<dyn Fn(&str)>;
+
 /// How to load.
 #[derive(Default)]
 pub struct LoadOptions {
@@ -108,7 +124,7 @@ pub struct LoadOptions {
     /// Verifier log level on failure (1 normally, 2 for everything).
     pub log_level: u32,
     /// Narration for --explain: called once per step.
-    pub explain: Option<Box<dyn Fn(&str)>>,
+    pub explain: Option<Narrator>,
 }
 
 impl LoadOptions {
@@ -623,6 +639,7 @@ fn load_program(
                             LoadError::Prog {
                                 prog: p.name.clone(),
                                 section: p.section.clone(),
+                                hint: hint(&e, def),
                                 source: e,
                             }
                         } else {
@@ -637,6 +654,7 @@ fn load_program(
         prog: p.name.clone(),
         section: p.section.clone(),
         source,
+        hint: String::new(),
     })?;
     opts.say(|| {
         format!(
@@ -685,7 +703,7 @@ fn verifier_error(
             .and_then(|b| linked.source_line(b, i))
             .map(|(f, n, t)| format!("{t}  ({f}:{n})"))
     });
-    LoadError::Verifier {
+    LoadError::Verifier(Box::new(VerifierError {
         prog: p.name.clone(),
         section: p.section.clone(),
         reason: if reason.is_empty() {
@@ -697,7 +715,7 @@ fn verifier_error(
         line,
         log,
         errno: e.errno().unwrap_or(0),
-    }
+    }))
 }
 
 /// The verifier's reason (the last message before its statistics) and the index of the
