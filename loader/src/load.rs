@@ -800,24 +800,28 @@ impl Loaded {
         .map_err(|e| err(e.to_string()))
     }
 
-    /// Pin every program at DIR/NAME and every map at DIR/maps/NAME (global-data maps
-    /// without their leading dot). On failure the pins made so far are removed.
+    /// Pin every program at DIR/NAME and every map at DIR/maps/NAME ([`pin_name`]). On failure the pins made so far are removed.
     pub fn pin_all(&self, dir: &Path) -> Result<Vec<PathBuf>> {
         let mut made: Vec<PathBuf> = Vec::new();
         let res = (|| {
             check_pin_dir(dir)?;
             let maps_dir = dir.join("maps");
-            std::fs::create_dir_all(&maps_dir).map_err(|e| LoadError::Pin {
-                path: maps_dir.display().to_string(),
-                reason: e.to_string(),
-            })?;
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&maps_dir)
+                .map_err(|e| LoadError::Pin {
+                    path: maps_dir.display().to_string(),
+                    reason: e.to_string(),
+                })?;
             for p in &self.programs {
                 let path = dir.join(&p.name);
                 pin_one(p.fd.as_fd(), &path)?;
                 made.push(path);
             }
             for m in &self.maps {
-                let path = maps_dir.join(m.def.name.trim_start_matches('.'));
+                let path = maps_dir.join(pin_name(&m.def.name));
                 pin_one(m.fd.as_fd(), &path)?;
                 made.push(path);
             }
@@ -833,6 +837,12 @@ impl Loaded {
             }
         }
     }
+}
+
+/// The file name a map is pinned under: bpffs refuses names with dots, so `.rodata.str1.1`
+/// becomes `rodata_str1_1`.
+pub fn pin_name(map: &str) -> String {
+    map.trim_start_matches('.').replace('.', "_")
 }
 
 /// Pin `fd` at `path`, which must be inside a bpffs mount.
