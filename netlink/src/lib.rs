@@ -22,6 +22,7 @@
 mod error;
 mod filter;
 mod link;
+mod links;
 mod qdisc;
 mod request;
 mod socket;
