@@ -6,10 +6,14 @@
 //! - [`btf`]: BTF and .BTF.ext parsing, fix-ups before load, writing BTF back, kernel BTF.
 //! - [`reloc`]: map references, BPF-to-BPF calls, CO-RE. No kernel.
 //! - [`sys`]: the only door to the kernel (the only module with `unsafe`).
+//! - [`attach`]: tracing attachments (raw tracepoints, tracepoints, fentry/fexit, kprobes).
+//! - [`events`]: perf event array and ring buffer readers.
 //! - [`load`]: orchestration: BTF_LOAD, MAP_CREATE, relocate, PROG_LOAD, tail-call slots.
 
+pub mod attach;
 pub mod btf;
 pub mod cli;
+pub mod events;
 pub mod insn;
 pub mod load;
 pub mod obj;

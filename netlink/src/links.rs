@@ -20,7 +20,9 @@ impl Handle {
             .map_err(|f| f.at(op, "(all)"))?;
         let mut out = Vec::new();
         for d in replies.iter().filter(|d| d.msg_type == rtm::NEWLINK) {
-            let Some(index) = ifinfo_index(&d.payload) else { continue };
+            let Some(index) = ifinfo_index(&d.payload) else {
+                continue;
+            };
             let mut name = None;
             for a in attrs(d.payload.get(IFINFOMSG_LEN..).unwrap_or_default()) {
                 let a = a.map_err(|e| NetlinkError::Protocol {

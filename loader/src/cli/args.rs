@@ -21,13 +21,14 @@ Examples:
     name = "rbpf-load",
     version,
     about = "Load, attach and explain eBPF programs: a pure-Rust loader (no libbpf)",
-    after_help = EXAMPLES,
-    args_conflicts_with_subcommands = true,
-    subcommand_negates_reqs = true
+    after_help = EXAMPLES
 )]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// Act inside this named network namespace (like `ip -n`).
+    #[arg(short = 'n', long, global = true)]
+    pub netns: Option<String>,
     #[command(flatten)]
     pub attach: AttachArgs,
 }
@@ -92,10 +93,9 @@ pub enum Mode {
 #[derive(Args, Debug, Default)]
 pub struct AttachArgs {
     /// The object file (clang -target bpf output).
-    #[arg(required = true)]
     pub object: Option<PathBuf>,
     /// The section of the program to attach.
-    #[arg(long, required = true)]
+    #[arg(long)]
     pub sec: Option<String>,
     /// The program, when several share the section.
     #[arg(long)]
@@ -133,9 +133,6 @@ pub struct AttachArgs {
     /// fentry/fexit on a BPF program: a program of this object, id:N, or a pinned path.
     #[arg(long)]
     pub target: Option<String>,
-    /// Act inside this named network namespace (like `ip -n`).
-    #[arg(short = 'n', long)]
-    pub netns: Option<String>,
     /// Stay in the foreground, print events, detach and unpin everything on Ctrl-C/SIGTERM.
     #[arg(long)]
     pub foreground: bool,
@@ -181,8 +178,6 @@ pub struct LoadArgs {
 pub struct ShowArgs {
     #[arg(long)]
     pub dev: Option<String>,
-    #[arg(short = 'n', long)]
-    pub netns: Option<String>,
     #[arg(short = 'j', long = "json")]
     pub json: bool,
 }
@@ -204,8 +199,6 @@ pub struct DetachArgs {
     /// Remove pinned links/programs/maps under DIR (tracing attachments).
     #[arg(long, conflicts_with = "dev")]
     pub pin: Option<PathBuf>,
-    #[arg(short = 'n', long)]
-    pub netns: Option<String>,
     #[arg(long)]
     pub explain: bool,
 }

@@ -44,12 +44,16 @@ pub struct PinDir {
 /// Every attachment directory under the pin root.
 pub fn scan() -> Vec<PinDir> {
     let mut out = Vec::new();
-    let Ok(objs) = std::fs::read_dir(ROOT) else { return out };
+    let Ok(objs) = std::fs::read_dir(ROOT) else {
+        return out;
+    };
     for o in objs.flatten() {
         if o.file_name() == "_clsact" {
             continue;
         }
-        let Ok(atts) = std::fs::read_dir(o.path()) else { continue };
+        let Ok(atts) = std::fs::read_dir(o.path()) else {
+            continue;
+        };
         for a in atts.flatten() {
             if a.path().is_dir() {
                 let ids = prog_ids_in(&a.path());
@@ -67,7 +71,9 @@ pub fn scan() -> Vec<PinDir> {
 /// Ids of the programs pinned directly in `dir`.
 pub fn prog_ids_in(dir: &Path) -> Vec<u32> {
     let mut ids = Vec::new();
-    let Ok(rd) = std::fs::read_dir(dir) else { return ids };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return ids;
+    };
     for e in rd.flatten() {
         if e.path().is_dir() {
             continue;
@@ -88,11 +94,18 @@ pub fn prog_ids_in(dir: &Path) -> Vec<u32> {
 pub fn remove(dir: &Path) -> std::io::Result<()> {
     std::fs::remove_dir_all(dir)?;
     if let Some(parent) = dir.parent() {
-        if parent != Path::new(ROOT) {
+        if parent.starts_with(ROOT) && parent != Path::new(ROOT) {
             let _ = std::fs::remove_dir(parent);
         }
     }
+    tidy();
     Ok(())
+}
+
+/// Remove our directories once they are empty, so nothing of ours stays in bpffs.
+pub fn tidy() {
+    let _ = std::fs::remove_dir(Path::new(ROOT).join("_clsact"));
+    let _ = std::fs::remove_dir(ROOT);
 }
 
 /// Remove every attachment directory whose pinned programs include one of `ids`.
@@ -104,4 +117,13 @@ pub fn remove_for_progs(ids: &[u32]) -> Vec<PathBuf> {
         }
     }
     removed
+}
+
+/// Create a directory (and its parents) readable by the owner only.
+pub fn make_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
 }
