@@ -9,6 +9,7 @@
 //! - [`load`]: orchestration: BTF_LOAD, MAP_CREATE, relocate, PROG_LOAD, tail-call slots.
 
 pub mod btf;
+pub mod disasm;
 pub mod insn;
 pub mod obj;
 pub mod reloc;
