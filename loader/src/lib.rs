@@ -9,9 +9,12 @@
 //! - [`load`]: orchestration: BTF_LOAD, MAP_CREATE, relocate, PROG_LOAD, tail-call slots.
 
 pub mod btf;
+pub mod cli;
 pub mod disasm;
 pub mod insn;
+pub mod load;
 pub mod obj;
 pub mod reloc;
 pub mod section;
 pub mod sys;
+pub mod valuefmt;

@@ -1,0 +1,112 @@
+//! Our BTF parser against bpftool's reading of the same bytes: the kernel's BTF and every
+//! object clang built into target/bpf.
+
+use loader::btf::{kind, Btf};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// One `[id] KIND 'name' ...` line of `bpftool btf dump ... format raw`.
+#[derive(Debug, PartialEq)]
+struct RawType {
+    id: u32,
+    kind: String,
+    name: String,
+}
+
+fn bpftool_raw(file: &Path) -> Vec<RawType> {
+    let out = Command::new("bpftool")
+        .args(["btf", "dump", "file"])
+        .arg(file)
+        .args(["format", "raw"])
+        .output()
+        .expect("bpftool runs");
+    assert!(
+        out.status.success(),
+        "bpftool btf dump {}: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    text.lines()
+        .filter(|l| l.starts_with('['))
+        .map(|l| {
+            let (id, rest) = l[1..].split_once("] ").unwrap();
+            let (kind, rest) = rest.split_once(' ').unwrap();
+            let name = rest[1..].split('\'').next().unwrap();
+            RawType {
+                id: id.parse().unwrap(),
+                kind: kind.to_string(),
+                name: if name == "(anon)" {
+                    String::new()
+                } else {
+                    name.to_string()
+                },
+            }
+        })
+        .collect()
+}
+
+fn ours(btf: &Btf) -> Vec<RawType> {
+    (1..btf.types.len() as u32)
+        .map(|id| RawType {
+            id,
+            kind: btf.types[id as usize].kind.kind_name().to_string(),
+            name: btf.name(id).to_string(),
+        })
+        .collect()
+}
+
+fn assert_same(file: &Path, btf: &Btf) {
+    let theirs = bpftool_raw(file);
+    let ours = ours(btf);
+    assert_eq!(ours.len(), theirs.len(), "{}: type count", file.display());
+    for (o, t) in ours.iter().zip(&theirs) {
+        assert_eq!(o, t, "{}", file.display());
+    }
+}
+
+pub fn bpf_objects() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bpf");
+    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}: run `make bpf` first", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".bpf.o"))
+        .collect();
+    v.sort();
+    assert!(
+        !v.is_empty(),
+        "no objects in {}: run `make bpf`",
+        dir.display()
+    );
+    v
+}
+
+pub fn btf_section(path: &Path, name: &str) -> Option<Vec<u8>> {
+    use object::{Object, ObjectSection};
+    let data = std::fs::read(path).unwrap();
+    let file = object::File::parse(&*data).unwrap();
+    let sec = file.section_by_name(name)?;
+    Some(sec.data().unwrap().to_vec())
+}
+
+#[test]
+fn vmlinux_agrees_with_bpftool() {
+    let t = std::time::Instant::now();
+    let btf = Btf::kernel().unwrap();
+    eprintln!("vmlinux: {} types in {:?}", btf.types.len(), t.elapsed());
+    assert_same(Path::new("/sys/kernel/btf/vmlinux"), &btf);
+    let task = btf.find_by_name("task_struct", kind::STRUCT).unwrap();
+    assert_eq!(btf.name(task), "task_struct");
+    assert!(btf.resolve_size(task).unwrap() > 1000);
+}
+
+#[test]
+fn every_object_agrees_with_bpftool() {
+    for path in bpf_objects() {
+        let Some(data) = btf_section(&path, ".BTF") else {
+            continue;
+        };
+        let btf = Btf::parse(&data).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_same(&path, &btf);
+    }
+}
