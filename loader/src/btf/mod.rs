@@ -9,6 +9,7 @@
 pub mod ext;
 mod index;
 mod parse;
+mod write;
 
 use std::sync::OnceLock;
 
@@ -226,9 +227,13 @@ pub enum Kind {
     DeclTag {
         ty: u32,
         component_idx: i32,
+        /// kind_flag: the tag is a plain `__attribute__((...))`, not `btf_decl_tag`.
+        attr: bool,
     },
     TypeTag {
         ty: u32,
+        /// kind_flag: the tag is a plain `__attribute__((...))`, not `btf_type_tag`.
+        attr: bool,
     },
     Enum64 {
         size: u32,
@@ -280,7 +285,7 @@ impl Kind {
             | Kind::Restrict { ty }
             | Kind::Var { ty, .. }
             | Kind::DeclTag { ty, .. }
-            | Kind::TypeTag { ty } => Some(ty),
+            | Kind::TypeTag { ty, .. } => Some(ty),
             Kind::Func { proto, .. } => Some(proto),
             Kind::Array { elem, .. } => Some(elem),
             _ => None,
@@ -512,7 +517,7 @@ impl Btf {
                 | Kind::Volatile { ty }
                 | Kind::Const { ty }
                 | Kind::Restrict { ty }
-                | Kind::TypeTag { ty }
+                | Kind::TypeTag { ty, .. }
                 | Kind::Var { ty, .. } => id = ty,
                 ref k => {
                     return Err(BtfError::NoSize {

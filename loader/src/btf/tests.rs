@@ -150,3 +150,25 @@ fn split_btf_continues_the_base() {
     let bad = vec![0, info(kind::PTR, 0, false), 9];
     assert!(Btf::parse_split(&blob(&bad, b"x\0"), &base).is_err());
 }
+
+#[test]
+fn round_trip_and_edit() {
+    let b = blob(&sample(), STRS);
+    let mut btf = Btf::parse(&b).unwrap();
+    assert_eq!(btf.to_bytes().unwrap(), b);
+    assert_eq!(btf.add_string("int"), 1);
+    let off = btf.add_string("u");
+    assert_eq!(btf.str_at(off).unwrap(), "u");
+    let id = btf.add_type(Type {
+        name_off: off,
+        kind: Kind::Typedef { ty: 1 },
+    });
+    assert_eq!(btf.find_by_name("u", kind::TYPEDEF), Some(id));
+    if let Kind::Struct { size, .. } = &mut btf.get_mut(2).unwrap().kind {
+        *size = 16;
+    }
+    let again = Btf::parse(&btf.to_bytes().unwrap()).unwrap();
+    assert_eq!(again.types, btf.types);
+    assert_eq!(again.resolve_size(3).unwrap(), 16);
+    assert_eq!(again.name(id), "u");
+}
