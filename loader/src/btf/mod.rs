@@ -7,6 +7,7 @@
 //! - [`ext::BtfExt`] is `.BTF.ext` (func_info, line_info, CO-RE records).
 
 pub mod ext;
+mod fixup;
 mod index;
 mod parse;
 mod write;
