@@ -112,9 +112,11 @@ impl Btf {
         let size = if size == 0 {
             match sec_size(sec) {
                 Some(s) if s > 0 => s,
-                _ => return Err(BtfError::Malformed(format!(
+                _ => {
+                    return Err(BtfError::Malformed(format!(
                     "DATASEC '{sec}' has size 0 and the ELF has no non-empty section of that name"
-                ))),
+                )))
+                }
             }
         } else {
             size
