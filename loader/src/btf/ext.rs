@@ -244,9 +244,11 @@ fn parse_part<T, const N: usize>(
         let left = data.len() - pos;
         let bytes = match bytes {
             Some(b) if b <= left => b,
-            _ => return Err(err(format!(
+            _ => {
+                return Err(err(format!(
                 "section '{section}': {count} records of {rec_size} bytes, only {left} bytes left"
-            ))),
+            )))
+            }
         };
         let records = data[pos..pos + bytes]
             .chunks_exact(rec_size)

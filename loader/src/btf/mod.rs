@@ -6,10 +6,12 @@
 //! - [`Btf::fixup_for_load`] sets DATASEC sizes and VAR offsets from the ELF.
 //! - [`ext::BtfExt`] is `.BTF.ext` (func_info, line_info, CO-RE records).
 
+pub mod core;
 pub mod ext;
 mod fixup;
 mod index;
 mod parse;
+pub mod spec;
 mod write;
 
 use std::sync::OnceLock;
@@ -120,6 +122,12 @@ pub enum BtfError {
     },
     #[error("BTF: string at offset {0} is not NUL-terminated valid UTF-8")]
     BadStringBytes(u32),
+    #[error("CO-RE relocation <{kind}> at insn #{insn}: {msg}")]
+    CoreRelo {
+        insn: usize,
+        kind: &'static str,
+        msg: String,
+    },
     #[error("BTF: cannot read {path}: {source}")]
     Io {
         path: String,
