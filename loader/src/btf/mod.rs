@@ -6,6 +6,7 @@
 //! - [`Btf::fixup_for_load`] sets DATASEC sizes and VAR offsets from the ELF.
 //! - [`ext::BtfExt`] is `.BTF.ext` (func_info, line_info, CO-RE records).
 
+mod cdecl;
 pub mod core;
 pub mod ext;
 mod fixup;
