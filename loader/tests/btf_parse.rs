@@ -94,8 +94,13 @@ fn vmlinux_agrees_with_bpftool() {
     let t = std::time::Instant::now();
     let btf = Btf::kernel().unwrap();
     eprintln!("vmlinux: {} types in {:?}", btf.types.len(), t.elapsed());
-    assert_same(Path::new("/sys/kernel/btf/vmlinux"), &btf);
+    let t = std::time::Instant::now();
     let task = btf.find_by_name("task_struct", kind::STRUCT).unwrap();
+    eprintln!(
+        "vmlinux: name index built and searched in {:?}",
+        t.elapsed()
+    );
+    assert_same(Path::new("/sys/kernel/btf/vmlinux"), &btf);
     assert_eq!(btf.name(task), "task_struct");
     assert!(btf.resolve_size(task).unwrap() > 1000);
 }
@@ -108,5 +113,48 @@ fn every_object_agrees_with_bpftool() {
         };
         let btf = Btf::parse(&data).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         assert_same(&path, &btf);
+    }
+}
+
+/// Timing, not a check: `cargo test --release --test btf_parse -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn vmlinux_parse_time() {
+    let t = std::time::Instant::now();
+    let data = std::fs::read("/sys/kernel/btf/vmlinux").unwrap();
+    eprintln!("read {} bytes in {:?}", data.len(), t.elapsed());
+    let mut best = std::time::Duration::MAX;
+    for _ in 0..20 {
+        let t = std::time::Instant::now();
+        let btf = Btf::parse(&data).unwrap();
+        best = best.min(t.elapsed());
+        drop(btf);
+    }
+    eprintln!("parse: best of 20 {best:?}");
+}
+
+#[test]
+fn vmlinux_round_trips() {
+    let data = std::fs::read("/sys/kernel/btf/vmlinux").unwrap();
+    let btf = Btf::parse(&data).unwrap();
+    let out = btf.to_bytes().unwrap();
+    assert_eq!(out.len(), data.len());
+    if let Some(i) = out.iter().zip(&data).position(|(a, b)| a != b) {
+        panic!("first difference at byte {i}");
+    }
+}
+
+#[test]
+fn every_object_round_trips() {
+    for path in bpf_objects() {
+        let Some(data) = btf_section(&path, ".BTF") else {
+            continue;
+        };
+        let btf = Btf::parse(&data).unwrap();
+        assert!(
+            btf.to_bytes().unwrap() == data,
+            "{}: to_bytes differs",
+            path.display()
+        );
     }
 }
