@@ -292,7 +292,7 @@ pub fn load(obj: &Object, opts: &LoadOptions) -> Result<Loaded> {
         for n in &notes {
             opts.say(|| format!("BTF fix-up: {n}"));
         }
-        let bytes = btf.to_bytes();
+        let bytes = btf.to_bytes()?;
         let mut log = vec![0u8; 64 * 1024];
         match sys::btf_load(&bytes, Some(&mut log)) {
             Ok(fd) => {

@@ -549,19 +549,5 @@ impl Btf {
     }
 }
 
-// Contract stubs until the writer and fix-ups land.
-impl Btf {
-    pub fn to_bytes(&self) -> Vec<u8> {
-        Vec::new()
-    }
-    pub fn fixup_for_load(
-        &mut self,
-        _sec_size: &dyn Fn(&str) -> Option<u32>,
-        _sym_offset: &dyn Fn(&str, &str) -> Option<u32>,
-    ) -> Result<Vec<String>> {
-        Ok(Vec::new())
-    }
-}
-
 #[cfg(test)]
 mod tests;
