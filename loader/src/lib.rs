@@ -16,6 +16,7 @@ pub mod cli;
 pub mod disasm;
 pub mod events;
 pub mod insn;
+pub mod inspect;
 pub mod load;
 pub mod obj;
 pub mod reloc;

@@ -3,6 +3,7 @@
 pub mod args;
 mod attach;
 mod detach;
+mod inspect;
 mod loadcmd;
 mod mapdump;
 mod pins;
@@ -70,7 +71,7 @@ pub fn main() -> i32 {
         Some(Command::Man) => clap_mangen::Man::new(Cli::command())
             .render(&mut std::io::stdout())
             .map_err(CliError::from),
-        Some(Command::Inspect(_)) => Err(CliError::new("inspect: not available yet")),
+        Some(Command::Inspect(a)) => inspect::run(&a),
         None => attach::run(&cli.attach, cli.netns.as_deref()),
     };
     match res {
