@@ -10,10 +10,10 @@ use crate::btf::{kind, Btf, Kind};
 use crate::disasm;
 use crate::insn::{Insn, CALL};
 use crate::load;
-use crate::valuefmt;
 use crate::obj::{map_type, MapKind, ObjError, Object, Pinning, Program, RelocTarget};
 use crate::reloc::{self, Linked};
 use crate::section::{AttachKind, TcDirection};
+use crate::valuefmt;
 use object::{Object as _, ObjectSection};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -394,7 +394,9 @@ fn sections(elf: &object::File, obj: &Object) -> Vec<SectionInfo> {
 fn attach_text(k: AttachKind) -> &'static str {
     match k {
         AttachKind::Xdp => "XDP on a device (netlink IFLA_XDP)",
-        AttachKind::Tc(Some(TcDirection::Ingress)) => "tc clsact ingress (bpf filter, direct-action)",
+        AttachKind::Tc(Some(TcDirection::Ingress)) => {
+            "tc clsact ingress (bpf filter, direct-action)"
+        }
         AttachKind::Tc(Some(TcDirection::Egress)) => "tc clsact egress (bpf filter, direct-action)",
         AttachKind::Tc(None) => "tc clsact ingress or egress (bpf filter, direct-action)",
         AttachKind::RawTracepoint => "raw tracepoint (BPF_RAW_TRACEPOINT_OPEN)",
@@ -454,7 +456,11 @@ fn program_info(obj: &Object, p: &Program, linked: &Linked, with_disasm: bool) -
         attach,
         attach_arg: p.attach_arg.clone(),
         ctx_struct: p.ctx_struct.clone(),
-        insns: obj.functions.get(p.func).map(|f| f.insns.len()).unwrap_or(0),
+        insns: obj
+            .functions
+            .get(p.func)
+            .map(|f| f.insns.len())
+            .unwrap_or(0),
         linked_insns: linked.insns.len(),
         subprograms,
         disasm: with_disasm.then(|| disasm_program(obj, linked)),
