@@ -15,6 +15,7 @@ pub mod btf;
 pub mod cli;
 pub mod disasm;
 pub mod events;
+pub mod explain;
 pub mod insn;
 pub mod inspect;
 pub mod load;

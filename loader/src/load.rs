@@ -5,6 +5,7 @@
 //! `OwnedFd`, and nothing is pinned until the caller asks, so nothing stays in the kernel.
 
 use crate::btf::{kind, Btf, Kind};
+use crate::explain::{self, Explainer};
 use crate::obj::map_type::{PERF_EVENT_ARRAY, PROG_ARRAY, RINGBUF};
 use crate::obj::{MapDef, ObjError, Object, Program};
 use crate::reloc::{self, Linked, RelocError};
@@ -125,14 +126,6 @@ pub struct LoadOptions {
     pub log_level: u32,
     /// Narration for --explain: called once per step.
     pub explain: Option<Narrator>,
-}
-
-impl LoadOptions {
-    fn say(&self, f: impl FnOnce() -> String) {
-        if let Some(e) = &self.explain {
-            e(&f());
-        }
-    }
 }
 
 /// A map in the kernel.
@@ -258,16 +251,30 @@ pub fn load(obj: &Object, opts: &LoadOptions) -> Result<Loaded> {
     for p in &progs {
         defs.push(program_def(p, opts.type_hint)?);
     }
+    let ex = Explainer::new(opts.explain.as_deref());
+    ex.say(|| {
+        format!(
+            "object '{}': {} programs to load ({}), {} maps, license '{}'",
+            obj.name,
+            progs.len(),
+            progs
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            obj.maps.len(),
+            obj.license
+        )
+    });
     let kbtf = if needs_kernel_btf(obj, &progs) {
-        let t = std::time::Instant::now();
         let k = kernel_btf()?;
-        opts.say(|| {
+        ex.say(|| {
             format!(
-                "kernel BTF: {} types read from /sys/kernel/btf/vmlinux in {:?}",
-                k.types.len(),
-                t.elapsed()
+                "kernel BTF: {} types read from /sys/kernel/btf/vmlinux",
+                k.types.len()
             )
         });
+        ex.why("kernel_btf");
         Some(k)
     } else {
         None
@@ -276,6 +283,7 @@ pub fn load(obj: &Object, opts: &LoadOptions) -> Result<Loaded> {
     // 1. BTF.
     let mut btf_fd = None;
     if let Some(btf) = &obj.btf {
+        ex.step("BTF: the object's type information");
         let mut btf = btf.clone();
         let notes = btf.fixup_for_load(
             &|sec| {
@@ -290,36 +298,46 @@ pub fn load(obj: &Object, opts: &LoadOptions) -> Result<Loaded> {
             },
         )?;
         for n in &notes {
-            opts.say(|| format!("BTF fix-up: {n}"));
+            ex.say(|| format!("BTF fix-up: {n}"));
+        }
+        if !notes.is_empty() {
+            ex.why("btf_fixup");
         }
         let bytes = btf.to_bytes()?;
         let mut log = vec![0u8; 64 * 1024];
         match sys::btf_load(&bytes, Some(&mut log)) {
             Ok(fd) => {
-                opts.say(|| {
+                ex.say(|| {
                     format!(
-                        "BPF_BTF_LOAD: {} bytes, {} types -> fd {}",
+                        "bpf(BPF_BTF_LOAD, btf_size={}, {} types) = fd {}",
                         bytes.len(),
-                        btf.types.len(),
+                        btf.types.len() - 1,
                         fd.as_raw_fd()
                     )
                 });
+                ex.why("btf_load");
                 btf_fd = Some(fd);
             }
             // Programs load without BTF too (no func/line info, no BTF map types).
-            Err(e) => opts.say(|| {
-                format!(
-                    "BPF_BTF_LOAD failed, going on without BTF: {e}: {}",
-                    log_text(&log)
-                )
-            }),
+            Err(e) => {
+                ex.say(|| {
+                    format!(
+                        "bpf(BPF_BTF_LOAD) failed, going on without BTF: {e}: {}",
+                        log_text(&log)
+                    )
+                });
+                ex.why("btf_fail");
+            }
         }
     }
 
     // 2. Maps.
     let mut maps: Vec<LoadedMap> = Vec::new();
+    if !obj.maps.is_empty() {
+        ex.step("maps");
+    }
     for def in &obj.maps {
-        let m = create_map(def, btf_fd.as_ref().map(|f| f.as_raw_fd()), opts)?;
+        let m = create_map(def, btf_fd.as_ref().map(|f| f.as_raw_fd()), &ex)?;
         maps.push(m);
     }
     let map_fd = |name: &str| {
@@ -335,21 +353,47 @@ pub fn load(obj: &Object, opts: &LoadOptions) -> Result<Loaded> {
     for i in order {
         let p = progs[i];
         let (def, src) = &defs[i];
+        ex.step(&format!(
+            "prog '{}' ({}): relocate, then load",
+            p.name,
+            prog_type::name(def.prog_type)
+        ));
         let linked = reloc::link(obj, p, &map_fd, kbtf.as_deref())?;
-        for patch in &linked.patches {
-            opts.say(|| {
+        if linked.layout.len() > 1 {
+            ex.say(|| {
                 format!(
-                    "prog '{}' insn {}: {} ({:#018x} -> {:#018x})",
+                    "sub-programs appended after '{}': {}",
                     p.name,
+                    linked
+                        .layout
+                        .iter()
+                        .skip(1)
+                        .filter_map(|(f, start)| obj
+                            .functions
+                            .get(*f)
+                            .map(|f| format!("'{}' at insn {start}", f.name)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            });
+            ex.why("reloc_call");
+        }
+        for patch in &linked.patches {
+            ex.say(|| {
+                format!(
+                    "insn {}: {}  [{}]  ({:#018x} -> {:#018x})",
                     patch.insn,
+                    crate::disasm::disasm_insn(&linked.insns, patch.insn).0,
                     patch.what,
                     patch.before.to_u64(),
                     patch.after.to_u64()
                 )
             });
+            ex.why("reloc");
         }
-        for (at, c) in &linked.core {
-            opts.say(|| format!("prog '{}' insn {at}: CO-RE {c:?}", p.name));
+        for (_, c) in &linked.core {
+            ex.say(|| format!("CO-RE {c}"));
+            ex.why("core");
         }
         let (attach_btf_id, attach_prog_fd) =
             attach_target(obj, p, def, opts, &loaded, kbtf.as_deref())?;
@@ -363,6 +407,7 @@ pub fn load(obj: &Object, opts: &LoadOptions) -> Result<Loaded> {
             attach_btf_id,
             attach_prog_fd,
             opts,
+            &ex,
         )?;
         loaded.push(lp);
     }
@@ -375,17 +420,24 @@ pub fn load(obj: &Object, opts: &LoadOptions) -> Result<Loaded> {
     };
     // 4. Static tail-call tables.
     for def in &obj.maps {
+        if !def.values.is_empty() {
+            ex.step(&format!("tail-call slots of '{}' (from .values)", def.name));
+        }
         for (slot, prog) in &def.values {
             if out.program(prog).is_none() && opts.only.is_some() {
                 continue;
             }
             out.set_tail_call(&def.name, *slot, prog)?;
-            opts.say(|| {
+            ex.say(|| {
+                let fd = |m: Option<i32>| m.map(|f| f.to_string()).unwrap_or_default();
                 format!(
-                    "map '{}' slot {slot} = prog '{prog}' (from .values)",
-                    def.name
+                    "bpf(BPF_MAP_UPDATE_ELEM, map_fd={} '{}', key={slot}, value=fd {} (prog '{prog}'))",
+                    fd(out.map(&def.name).map(|m| m.fd.as_raw_fd())),
+                    def.name,
+                    fd(out.program(prog).map(|p| p.fd.as_raw_fd())),
                 )
             });
+            ex.why("tail_call");
         }
     }
     Ok(out)
@@ -396,7 +448,7 @@ fn log_text(buf: &[u8]) -> String {
     String::from_utf8_lossy(&buf[..end]).trim_end().to_string()
 }
 
-fn create_map(def: &MapDef, btf_fd: Option<i32>, opts: &LoadOptions) -> Result<LoadedMap> {
+fn create_map(def: &MapDef, btf_fd: Option<i32>, ex: &Explainer) -> Result<LoadedMap> {
     let mut max_entries = def.max_entries;
     let (mut key_size, mut value_size) = (def.key_size, def.value_size);
     match def.map_type {
@@ -460,29 +512,40 @@ fn create_map(def: &MapDef, btf_fd: Option<i32>, opts: &LoadOptions) -> Result<L
         map: def.name.clone(),
         source,
     };
+    let id = sys::map_info(fd.as_fd()).map_err(map_err)?.id;
+    ex.say(|| {
+        format!(
+            "bpf(BPF_MAP_CREATE, map_type={}, map_name=\"{}\", key_size={key_size}, value_size={value_size}, max_entries={max_entries}, map_flags={}{}) = fd {}, id {id}",
+            explain::map_type_uapi(def.map_type),
+            def.kernel_name,
+            explain::map_flags(def.map_flags),
+            match attr.btf_fd {
+                Some(b) => format!(
+                    ", btf_fd={b}, btf_key_type_id={}, btf_value_type_id={}",
+                    attr.btf_key_type_id, attr.btf_value_type_id
+                ),
+                None => String::new(),
+            },
+            fd.as_raw_fd(),
+        )
+    });
+    ex.why(explain::map_reason(def));
     if let Some(data) = &def.data {
         sys::map_update(fd.as_fd(), &0u32.to_ne_bytes(), data, sys::BPF_ANY).map_err(map_err)?;
+        ex.say(|| {
+            format!(
+                "bpf(BPF_MAP_UPDATE_ELEM, map_fd={}, key=0, value={} bytes)",
+                fd.as_raw_fd(),
+                data.len()
+            )
+        });
+        ex.why("map_init");
     }
     if def.is_rodata() {
         sys::map_freeze(fd.as_fd()).map_err(map_err)?;
+        ex.say(|| format!("bpf(BPF_MAP_FREEZE, map_fd={})", fd.as_raw_fd()));
+        ex.why("map_freeze");
     }
-    let id = sys::map_info(fd.as_fd()).map_err(map_err)?.id;
-    opts.say(|| {
-        format!(
-            "BPF_MAP_CREATE '{}': type {} ({}), key {} B, value {} B, {} entries, flags {:#x}{} -> fd {}, id {id}{}{}",
-            def.kernel_name,
-            def.map_type,
-            crate::obj::map_type::name(def.map_type),
-            key_size,
-            value_size,
-            max_entries,
-            def.map_flags,
-            if attr.btf_fd.is_some() { format!(", BTF key/value types {}/{}", attr.btf_key_type_id, attr.btf_value_type_id) } else { String::new() },
-            fd.as_raw_fd(),
-            if def.data.is_some() { ", initial value written" } else { "" },
-            if def.is_rodata() { ", frozen" } else { "" },
-        )
-    });
     Ok(LoadedMap {
         def: def.clone(),
         fd,
@@ -602,6 +665,7 @@ fn load_program(
     attach_btf_id: u32,
     attach_prog_fd: Option<OwnedFd>,
     opts: &LoadOptions,
+    ex: &Explainer,
 ) -> Result<LoadedProgram> {
     let insns = crate::insn::encode(&linked.insns);
     let with_btf = btf_fd.is_some();
@@ -622,9 +686,49 @@ fn load_program(
         attach_prog_fd: attach_prog_fd.as_ref().map(|f| f.as_raw_fd()),
         ..Default::default()
     };
+    let call = || {
+        format!(
+            "bpf(BPF_PROG_LOAD, prog_type={}{}, prog_name=\"{}\", insn_cnt={}, license=\"{}\"{}{}{}{})",
+            explain::prog_type_uapi(def.prog_type),
+            if def.expected_attach_type != 0 {
+                format!(", expected_attach_type={}", def.expected_attach_type)
+            } else {
+                String::new()
+            },
+            p.name,
+            insns.len(),
+            obj.license,
+            match attr.prog_btf_fd {
+                Some(b) if with_btf => format!(
+                    ", prog_btf_fd={b}, func_info_cnt={}, line_info_cnt={}",
+                    linked.func_info.len() / 8,
+                    linked.line_info.len() / 16
+                ),
+                _ => String::new(),
+            },
+            if def.prog_flags != 0 {
+                format!(", prog_flags={:#x}", def.prog_flags)
+            } else {
+                String::new()
+            },
+            if attach_btf_id != 0 {
+                format!(", attach_btf_id={attach_btf_id}")
+            } else {
+                String::new()
+            },
+            match &attr.attach_prog_fd {
+                Some(f) => format!(", attach_prog_fd={f}"),
+                None => String::new(),
+            },
+        )
+    };
     let fd = match sys::prog_load(&attr, None) {
         Ok(fd) => fd,
-        Err(_) => {
+        Err(first) => {
+            ex.say(|| format!("{} = error: {first}", call()));
+            ex.say(|| {
+                "   again with a verifier log buffer, to learn why (log_level 1: the failing path; -v: level 2, every instruction)".to_string()
+            });
             // Again with a log, growing the buffer while the kernel says ENOSPC.
             let mut size = 1 << 20;
             let level = opts.log_level.max(1);
@@ -656,21 +760,20 @@ fn load_program(
         source,
         hint: String::new(),
     })?;
-    opts.say(|| {
+    ex.say(|| {
         format!(
-            "BPF_PROG_LOAD '{}': type {} ({}), {} insns ({} functions), license '{}'{}{} -> fd {}, id {}, tag {}, verifier: {} insns processed",
-            p.name,
-            def.prog_type,
-            prog_type::name(def.prog_type),
-            insns.len(),
-            linked.layout.len(),
-            obj.license,
-            if with_btf { format!(", BTF with {} func_info and {} line_info records", linked.func_info.len() / 8, linked.line_info.len() / 16) } else { String::new() },
-            if attach_btf_id != 0 { format!(", attach_btf_id {attach_btf_id}") } else { String::new() },
+            "{} = fd {}, id {}, tag {}",
+            call(),
             fd.as_raw_fd(),
             info.id,
-            info.tag_hex(),
-            info.verified_insns
+            info.tag_hex()
+        )
+    });
+    ex.why("prog_load");
+    ex.say(|| {
+        format!(
+            "   the verifier accepted '{}' after processing {} instructions",
+            p.name, info.verified_insns
         )
     });
     Ok(LoadedProgram {

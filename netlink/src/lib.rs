@@ -20,6 +20,7 @@
 //! ```
 
 mod error;
+mod explain;
 mod filter;
 mod link;
 mod links;
@@ -29,6 +30,7 @@ mod socket;
 mod xdp;
 
 pub use error::{KernelError, NetlinkError, Result};
+pub use explain::ExplainFn;
 pub use filter::{TcAttachFlags, TcDirection, TcFilterInfo, TcHook};
 pub use qdisc::ClsactState;
 pub use request::{parse_reply, MalformedReply, ReplyBody, ReplyMessage};

@@ -306,6 +306,7 @@ pub(crate) struct Conn {
     sock: Socket,
     seq: u32,
     buf: Vec<u8>,
+    pub(crate) explain: crate::explain::Explain,
 }
 
 impl Conn {
@@ -316,6 +317,7 @@ impl Conn {
             // Start away from 0 so a stray reply to "sequence 0" never matches.
             seq: std::process::id().wrapping_mul(7919) | 1,
             buf: Vec::new(),
+            explain: Default::default(),
         })
     }
 
@@ -341,6 +343,7 @@ impl Conn {
         out[12..16].copy_from_slice(&self.sock.port().to_ne_bytes());
         msg.emit(&mut out[NLMSG_HDRLEN..len]);
         out.truncate(len);
+        self.explain.request(&out);
         self.sock
             .send(&out)
             .map_err(|e| Failure::Socket("sendto", e))?;
@@ -369,6 +372,7 @@ impl Conn {
                 if m.seq != seq || m.port != self.sock.port() {
                     continue;
                 }
+                self.explain.reply(&m);
                 if m.flags & NLM_F_DUMP_INTR != 0 {
                     interrupted = true;
                 }

@@ -206,6 +206,23 @@ fn nl() -> CliResult<Handle> {
     Handle::new().map_err(|e| CliError::new(e.to_string()))
 }
 
+/// A netlink handle that narrates its messages when `explain` is set.
+pub fn nl_explained(explain: bool) -> CliResult<Handle> {
+    let mut h = nl()?;
+    if explain {
+        h.set_explain(Box::new(|s: &str| println!("[explain] {s}")));
+    }
+    Ok(h)
+}
+
+fn explain(on: bool, lines: &[&str]) {
+    if on {
+        for l in lines {
+            println!("[explain] {l}");
+        }
+    }
+}
+
 fn attach_net(
     a: &AttachArgs,
     netns: Option<&str>,
@@ -215,7 +232,14 @@ fn attach_net(
     def: &SectionDef,
     dev: &str,
 ) -> CliResult<Attached> {
-    let mut h = nl()?;
+    explain(
+        a.explain,
+        &[
+            &format!("-- attach to {dev} through rtnetlink (our own NETLINK_ROUTE socket)"),
+            "   why: XDP and tc hooks belong to a network device; they are set with the same netlink messages `ip link` and `tc` send",
+        ],
+    );
+    let mut h = nl_explained(a.explain)?;
     let ifindex = h.ifindex(dev).map_err(|e| {
         CliError::new(e.to_string())
             .hint("`ip link` lists the devices; -n NETNS acts inside a namespace")
@@ -236,6 +260,11 @@ fn attach_net(
                 replace: a.replace,
                 expected: None,
             };
+            explain(a.explain, &[
+                "   XDP: RTM_SETLINK with IFLA_XDP { the program's fd, mode flags }",
+                "   why: an XDP program runs in the driver's receive path, before the kernel builds an skb; it returns XDP_PASS, XDP_DROP, XDP_TX or XDP_REDIRECT for each frame",
+                if a.replace { "   --replace: no XDP_FLAGS_UPDATE_IF_NOEXIST, so an attached program is swapped" } else { "   XDP_FLAGS_UPDATE_IF_NOEXIST: refuse (EBUSY) if a program is already attached, rather than replace it silently" },
+            ]);
             h.xdp_attach(ifindex, lp.fd.as_fd(), mode, flags).map_err(|e| {
                 let busy = e.errno() == Some(libc::EBUSY) || e.errno() == Some(libc::EEXIST);
                 let err = CliError::new(e.to_string());
@@ -270,6 +299,10 @@ fn attach_net(
                 TcDirection::Ingress => netlink::TcDirection::Ingress,
                 TcDirection::Egress => netlink::TcDirection::Egress,
             };
+            explain(a.explain, &[
+                "   tc: the clsact qdisc first (RTM_NEWQDISC, NLM_F_EXCL: EEXIST means it is there already), then a bpf filter on its ingress or egress hook (RTM_NEWTFILTER)",
+                "   why: clsact is a qdisc with no queue, only two hooks where filters see every packet as an skb; direct-action (TCA_BPF_FLAG_ACT_DIRECT) makes the program's return value the verdict (TC_ACT_OK, TC_ACT_SHOT)",
+            ]);
             let state = h
                 .ensure_clsact(ifindex)
                 .map_err(|e| CliError::new(e.to_string()))?;
@@ -348,9 +381,19 @@ fn attach_net(
             .pin_all(&dir)
             .map_err(|e| CliError::new(e.to_string()))
     });
-    if let Err(e) = pinned {
-        let _ = detach_attached(netns, &att);
-        return Err(e);
+    let pinned = match pinned {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = detach_attached(netns, &att);
+            return Err(e);
+        }
+    };
+    if a.explain {
+        println!("[explain] -- pin programs and maps in bpffs");
+        for p in &pinned {
+            println!("[explain] bpf(BPF_OBJ_PIN, \"{}\")", p.display());
+        }
+        println!("[explain]    why: when rbpf-load exits its fds close. The device keeps the attached program, but the kernel empties a PROG_ARRAY when its last user reference (an fd or a pin) goes, and the tail calls would silently stop; a pin is such a reference, and lets `map dump` and `detach` find everything later");
     }
     att.pin_dir = Some(dir);
     // What we replaced is not attached any more: its pins go.

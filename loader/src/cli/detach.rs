@@ -3,7 +3,7 @@
 use super::args::DetachArgs;
 use super::attach::cleanup_clsact;
 use super::{pins, CliError, CliResult};
-use netlink::{Handle, TcDirection, XdpMode};
+use netlink::{TcDirection, XdpMode};
 use std::path::Path;
 
 pub fn run(a: &DetachArgs, netns: Option<&str>) -> CliResult {
@@ -14,7 +14,7 @@ pub fn run(a: &DetachArgs, netns: Option<&str>) -> CliResult {
         .dev
         .as_deref()
         .ok_or_else(|| CliError::new("--dev or --pin is required"))?;
-    let mut h = Handle::new().map_err(|e| CliError::new(e.to_string()))?;
+    let mut h = super::attach::nl_explained(a.explain)?;
     let ifindex = h.ifindex(dev).map_err(|e| CliError::new(e.to_string()))?;
     if a.xdp {
         let attached = h
@@ -22,6 +22,9 @@ pub fn run(a: &DetachArgs, netns: Option<&str>) -> CliResult {
             .map_err(|e| CliError::new(e.to_string()))?;
         if attached.is_empty() {
             return Err(CliError::new(format!("{dev}: no XDP program attached")));
+        }
+        if a.explain {
+            println!("[explain]    detach: RTM_SETLINK with IFLA_XDP_FD -1 in the mode the program is attached in; the device drops its reference to the program");
         }
         h.xdp_detach(ifindex, XdpMode::Auto, None)
             .map_err(|e| CliError::new(e.to_string()))?;
@@ -56,6 +59,9 @@ pub fn run(a: &DetachArgs, netns: Option<&str>) -> CliResult {
         .hint(format!(
             "`rbpf-load show --dev {dev}` lists what is attached"
         )));
+    }
+    if a.explain {
+        println!("[explain]    detach: RTM_DELTFILTER for each matching filter, by parent (clsact {}), priority and handle", dir.as_str());
     }
     for f in &filters {
         h.tc_detach(ifindex, f.direction, f.priority, f.handle)

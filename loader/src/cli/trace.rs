@@ -59,6 +59,21 @@ pub fn run(
     let lp = loaded
         .program(&prog.name)
         .ok_or_else(|| CliError::new(format!("prog '{}' was not loaded", prog.name)))?;
+    if a.explain {
+        println!(
+            "[explain] -- attach '{}' ({}): {}",
+            prog.name,
+            prog.section,
+            match def.attach {
+                AttachKind::RawTracepoint => "bpf(BPF_RAW_TRACEPOINT_OPEN) with the tracepoint's name gives a link fd",
+                AttachKind::Tracepoint => "perf_event_open() on the tracepoint's id (from tracefs), then bpf(BPF_LINK_CREATE) ties the program to that event",
+                AttachKind::TpBtf | AttachKind::Trampoline => "bpf(BPF_LINK_CREATE) on the BTF id given at load time: the kernel builds a trampoline that calls the program",
+                AttachKind::Kprobe { .. } => "perf_event_open() on the kprobe PMU for the function, then bpf(BPF_LINK_CREATE)",
+                _ => "",
+            }
+        );
+        println!("[explain]    why: a tracing attachment lives as long as its link: --foreground holds the fd until Ctrl-C, --pin keeps it in bpffs until `detach --pin`");
+    }
     let link = attach_one(lp.fd.as_fd(), &def, prog)?;
     println!(
         "{}: prog id {} '{}'{}",
