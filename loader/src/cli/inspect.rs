@@ -104,7 +104,12 @@ pub fn text(r: &Report, kernel: bool) -> String {
             m.map_type,
             m.key_size,
             m.value_size,
-            plural(m.max_entries as usize, "entry", "entries")
+            match (m.map_type.as_str(), m.max_entries) {
+                // max_entries means something else for these two.
+                ("perf_event_array", 0) => "one slot per CPU (set at load)".to_string(),
+                ("ringbuf", n) => format!("a {n}-byte ring"),
+                (_, n) => plural(n as usize, "entry", "entries"),
+            }
         );
         if !m.flag_names.is_empty() {
             s += &format!(", flags {}", m.flag_names.join("|"));
