@@ -254,9 +254,19 @@ impl Names {
 impl Drop for Names {
     fn drop(&mut self) {
         for u in &self.unique {
-            if u.starts_with("/sys/fs/bpf/") {
-                let _ = std::fs::remove_dir_all(u);
-                let _ = std::fs::remove_file(u);
+            if u.starts_with('/') {
+                // The path and anything the lesson named after it (`/tmp/x-1`, `/tmp/x-2`).
+                let p = std::path::Path::new(u);
+                let (Some(dir), Some(stem)) = (p.parent(), p.file_name()) else {
+                    continue;
+                };
+                let stem = stem.to_string_lossy().into_owned();
+                for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                    if e.file_name().to_string_lossy().starts_with(&stem) {
+                        let _ = std::fs::remove_dir_all(e.path());
+                        let _ = std::fs::remove_file(e.path());
+                    }
+                }
             } else {
                 let _ = std::process::Command::new("ip")
                     .args(["netns", "del", u])
