@@ -172,9 +172,7 @@ fn line_matches(pattern: &str, line: &str) -> bool {
     fn go(parts: &[Option<&str>], s: &str, rest_ok: bool) -> bool {
         match parts.split_first() {
             None => rest_ok || s.is_empty(),
-            Some((Some(lit), more)) => s
-                .strip_prefix(lit)
-                .is_some_and(|r| go(more, r, rest_ok)),
+            Some((Some(lit), more)) => s.strip_prefix(lit).is_some_and(|r| go(more, r, rest_ok)),
             Some((None, more)) => {
                 // One or more non-blank characters.
                 let max = s.find(char::is_whitespace).unwrap_or(s.len());
@@ -412,7 +410,10 @@ fn every_lesson_is_run() {
         .collect();
     files.sort();
     for f in &files {
-        assert!(LESSONS.contains(&f.as_str()), "{f} is not in the lessons! list");
+        assert!(
+            LESSONS.contains(&f.as_str()),
+            "{f} is not in the lessons! list"
+        );
         let text = std::fs::read_to_string(root().join(f)).unwrap();
         parse(&text).unwrap_or_else(|e| panic!("{f}: {e}"));
     }
@@ -439,15 +440,30 @@ fn the_format() {
     assert!(!line_matches("prog id <id> 'x'", "prog id  'x'"));
     assert!(!line_matches("prog id <id> 'x'", "prog id 4 2 'x'"));
     assert!(line_matches("fd <fd>, id <id>", "fd 3, id 17"));
-    assert!(line_matches("call pc+5 <global_mix>", "call pc+5 <global_mix>"));
-    assert!(line_matches("2 packets transmitted ...", "2 packets transmitted, 2 received"));
-    assert!(!line_matches("2 packets transmitted", "2 packets transmitted, 2 received"));
+    assert!(line_matches(
+        "call pc+5 <global_mix>",
+        "call pc+5 <global_mix>"
+    ));
+    assert!(line_matches(
+        "2 packets transmitted ...",
+        "2 packets transmitted, 2 received"
+    ));
+    assert!(!line_matches(
+        "2 packets transmitted",
+        "2 packets transmitted, 2 received"
+    ));
     assert!(line_matches("a < b", "a < b"));
 
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-    assert!(output_matches(&s(&["a", "...", "d"]), &s(&["a", "b", "c", "d"])));
+    assert!(output_matches(
+        &s(&["a", "...", "d"]),
+        &s(&["a", "b", "c", "d"])
+    ));
     assert!(output_matches(&s(&["a", "...", "b"]), &s(&["a", "b"])));
-    assert!(output_matches(&s(&["...", "x <n>", "..."]), &s(&["q", "x 5", "r"])));
+    assert!(output_matches(
+        &s(&["...", "x <n>", "..."]),
+        &s(&["q", "x 5", "r"])
+    ));
     assert!(!output_matches(&s(&["a"]), &s(&["a", "b"])));
     assert!(!output_matches(&s(&["a", "b"]), &s(&["a"])));
     assert!(!output_matches(&s(&["...", "z"]), &s(&["a", "b"])));
