@@ -352,7 +352,9 @@ fn sections(elf: &object::File, obj: &Object) -> Vec<SectionInfo> {
         if name.is_empty() {
             continue;
         }
-        let role = if obj.functions.iter().any(|f| f.section == name) {
+        let role = if sec.size() == 0 {
+            "empty"
+        } else if obj.functions.iter().any(|f| f.section == name) {
             if name == ".text" {
                 "sub-programs"
             } else {

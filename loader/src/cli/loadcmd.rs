@@ -113,14 +113,25 @@ pub fn run(a: &LoadArgs) -> CliResult {
             let pins = loaded
                 .pin_all(dir)
                 .map_err(|e| CliError::new(e.to_string()))?;
+            if a.explain {
+                for p in &pins {
+                    println!("[explain] bpf(BPF_OBJ_PIN, \"{}\")", p.display());
+                }
+                println!("[explain]    why: a pin in bpffs is a reference: the objects stay after rbpf-load exits, until the pins are removed (rm)");
+            }
             if !a.json {
                 println!("pinned {} objects under {}", pins.len(), dir.display());
             }
         }
-        None if !a.json => println!(
-            "{}: the kernel accepts it; unloaded (use --pin DIR to keep it)",
-            obj.name
-        ),
+        None if !a.json => {
+            if a.explain {
+                println!("[explain] -- exit: every fd closes; with no other reference the kernel frees the programs, maps and BTF");
+            }
+            println!(
+                "{}: the kernel accepts it; unloaded (use --pin DIR to keep it)",
+                obj.name
+            )
+        }
         None => {}
     }
     Ok(())

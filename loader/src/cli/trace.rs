@@ -97,6 +97,13 @@ pub fn run(
             let _ = std::fs::remove_dir_all(dir);
             return Err(e);
         }
+        if a.explain {
+            println!(
+                "[explain] bpf(BPF_OBJ_PIN) of the programs, maps and the link under {}",
+                dir.display()
+            );
+            println!("[explain]    why: the link is the attachment; pinned, it outlives rbpf-load until `detach --pin` removes it");
+        }
         println!(
             "pinned at {} (remove with `rbpf-load detach --pin {}`)",
             dir.display(),
