@@ -59,3 +59,46 @@ pub fn pin_to_cpu(cpu: usize) {
 pub fn gettid() -> u32 {
     nix::unistd::gettid().as_raw() as u32
 }
+
+/// The id of type `kind` `name` in the kernel's BTF, as bpftool reads it (an independent
+/// cross-check for our own lookups, and the attach_btf_id of hand-made tracing programs).
+pub fn bpftool_vmlinux_id(kind: &str, name: &str) -> u32 {
+    let out = rbpf_tests::run(
+        "bpftool",
+        &["btf", "dump", "file", "/sys/kernel/btf/vmlinux"],
+    );
+    let needle = format!("] {kind} '{name}'");
+    let line = out
+        .lines()
+        .find(|l| l.contains(&needle))
+        .unwrap_or_else(|| panic!("bpftool: no {kind} '{name}' in vmlinux BTF"));
+    line[1..line.find(']').unwrap()].parse().unwrap()
+}
+
+/// A fresh, unique path under bpffs for a pin.
+pub fn pin_path(what: &str) -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    sys::ensure_bpffs(std::path::Path::new("/sys/fs/bpf")).unwrap();
+    let n = N.fetch_add(1, Ordering::SeqCst);
+    std::path::PathBuf::from(format!(
+        "/sys/fs/bpf/rbpf_t_{what}_{}_{n}",
+        std::process::id()
+    ))
+}
+
+/// Does the kernel still have bpf link `id`?
+pub fn link_exists(id: u32) -> bool {
+    sys::fd_by_id(sys::ObjKind::Link, id).is_ok()
+}
+
+/// Wait (up to 2 s) until link `id` is gone: the kernel frees links from a work queue.
+pub fn wait_link_gone(id: u32) -> bool {
+    for _ in 0..200 {
+        if !link_exists(id) {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    false
+}

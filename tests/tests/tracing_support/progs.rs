@@ -62,6 +62,20 @@ fn finish(a: &mut Asm) {
 /// A raw tracepoint program for `sys_enter`: for thread `tid` only, sends
 /// {syscall nr, pid_tgid, 2, 3, ...} (`size` bytes) to `sink`; counts sends in `counts`.
 pub fn syscall_reporter(tid: u32, sink: Sink, size: i16, counts: &OwnedFd) -> OwnedFd {
+    syscall_reporter_as(prog_type::RAW_TRACEPOINT, 0, 0, tid, sink, size, counts)
+}
+
+/// [`syscall_reporter`] loaded as another program type whose context is also an array of
+/// u64 arguments with the syscall number second (tp_btf on sys_enter).
+pub fn syscall_reporter_as(
+    prog_type: u32,
+    expected_attach_type: u32,
+    attach_btf_id: u32,
+    tid: u32,
+    sink: Sink,
+    size: i16,
+    counts: &OwnedFd,
+) -> OwnedFd {
     let body = send_and_count(&sink, size, counts);
     let mut a = Asm::new();
     a.mov(R6, R1)
@@ -71,7 +85,13 @@ pub fn syscall_reporter(tid: u32, sink: Sink, size: i16, counts: &OwnedFd) -> Ow
         .ldx_dw(R8, R6, 8)
         .extend(&body);
     finish(&mut a);
-    load(prog_type::RAW_TRACEPOINT, 0, 0, "t_sys_report", &a)
+    load(
+        prog_type,
+        expected_attach_type,
+        attach_btf_id,
+        "t_sys_report",
+        &a,
+    )
 }
 
 /// Which calls a [`pid_reporter`] reports.
