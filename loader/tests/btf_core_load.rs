@@ -3,6 +3,9 @@
 //! BPF_PROG_TEST_RUN, and its `.bss` read back. The values it stored come from the kernel
 //! reading its own structures at the offsets we computed.
 
+mod btf_support;
+use btf_support::*;
+
 use loader::btf::core::apply;
 use loader::btf::ext::{func_info_bytes, line_info_bytes, BtfExt, FuncInfo, LineInfo};
 use loader::btf::{kind, Btf, Kind};
@@ -15,23 +18,6 @@ use std::path::Path;
 
 const SEC: &str = "raw_tp/sys_enter";
 const BPF_MAP_TYPE_ARRAY: u32 = 2;
-
-fn privileged(test: &str) -> bool {
-    let root = std::fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .find(|l| l.starts_with("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(2).map(|euid| euid == "0"))
-        .unwrap_or(false);
-    if root {
-        return true;
-    }
-    if std::env::var("RBPF_REQUIRE_PRIV").as_deref() == Ok("1") {
-        panic!("{test}: needs root and RBPF_REQUIRE_PRIV=1 forbids skipping");
-    }
-    eprintln!("skipping {test}: not root");
-    false
-}
 
 /// The u64 member `name` of `struct core_results` in the .bss bytes, located through BTF.
 fn field(btf: &Btf, bss: &[u8], name: &str) -> u64 {
