@@ -268,3 +268,24 @@ fn fixup_sizes_offsets_sorting_and_externs() {
         "{e}"
     );
 }
+
+/// Anonymous structs each holding two of the previous one: inlining is 2^40 lines.
+fn doubling_chain(named_top: bool) -> Btf {
+    let mut types = vec![1, info(kind::INT, 0, false), 4, (1 << 24) | 32];
+    for k in 2..=41u32 {
+        let name = if named_top && k == 41 { 5 } else { 0 };
+        types.extend([name, info(kind::STRUCT, 2, false), 8]);
+        types.extend([7, k - 1, 0, 9, k - 1, 32]);
+    }
+    Btf::parse(&blob(&types, b"\0int\0s\0a\0b\0")).unwrap()
+}
+
+#[test]
+fn hostile_sharing_is_bounded() {
+    let btf = doubling_chain(true);
+    let s = btf.c_decl(41);
+    assert!(s.len() < 50_000_000 && s.contains("too"), "{}", s.len());
+    // The same shape on both sides of a type comparison: bounded, an error at worst.
+    let r = crate::btf::core::types_match(&btf, 41, &btf, 41);
+    assert!(r.is_err() || r.unwrap());
+}
