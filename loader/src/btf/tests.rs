@@ -147,6 +147,14 @@ fn split_btf_continues_the_base() {
     assert_eq!(split.find_by_name("x", kind::TYPEDEF), Some(6));
     assert_eq!(split.resolve_size(6).unwrap(), 8);
     assert_eq!(split.own_ids(), 5..7);
+    assert_eq!(split.to_bytes().unwrap(), blob(&types, b"x\0"));
+    let mut grown = split.clone();
+    let y = grown.add_string("y");
+    assert_eq!(
+        y as usize,
+        STRS.len() + 2,
+        "split strings continue the base's"
+    );
     let bad = vec![0, info(kind::PTR, 0, false), 9];
     assert!(Btf::parse_split(&blob(&bad, b"x\0"), &base).is_err());
 }
