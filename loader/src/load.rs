@@ -21,7 +21,7 @@ pub enum LoadError {
     Obj(#[from] ObjError),
     #[error(transparent)]
     Btf(#[from] crate::btf::BtfError),
-    #[error("map '{map}': {source}")]
+    #[error("map '{map}': {source}{}", perm_hint(.source))]
     Map {
         map: String,
         #[source]
@@ -81,6 +81,15 @@ fn at_line(insn: &Option<usize>, line: &Option<String>) -> String {
         (Some(i), None) => format!("\n  at instruction {i}"),
         (None, Some(l)) => format!("\n  at {l}"),
         _ => String::new(),
+    }
+}
+
+/// What to do about EPERM when we are not root.
+fn perm_hint(e: &SysError) -> &'static str {
+    if e.errno() == Some(libc::EPERM) && !nix::unistd::geteuid().is_root() {
+        " (needs CAP_BPF (and CAP_PERFMON, CAP_NET_ADMIN to attach), or CAP_SYS_ADMIN: run as root)"
+    } else {
+        ""
     }
 }
 

@@ -2,6 +2,7 @@
 //! labs (two namespaces joined by a veth pair) that clean up after themselves, and the path
 //! of the built BPF objects.
 
+pub mod cli;
 pub mod kernel;
 pub mod lab;
 
