@@ -301,7 +301,7 @@ pub fn load(obj: &Object, opts: &LoadOptions) -> Result<Loaded> {
         for n in &notes {
             opts.say(|| format!("BTF fix-up: {n}"));
         }
-        let bytes = btf.to_bytes();
+        let bytes = btf.to_bytes()?;
         let mut log = vec![0u8; 64 * 1024];
         match sys::btf_load(&bytes, Some(&mut log)) {
             Ok(fd) => {
@@ -358,7 +358,21 @@ pub fn load(obj: &Object, opts: &LoadOptions) -> Result<Loaded> {
             });
         }
         for (at, c) in &linked.core {
-            opts.say(|| format!("prog '{}' insn {at}: CO-RE {c:?}", p.name));
+            opts.say(|| {
+                format!(
+                    "prog '{}' insn {at}: CO-RE {} {} -> {}: {} -> {}",
+                    p.name,
+                    c.kind_name,
+                    c.local_spec,
+                    c.target_spec
+                        .as_deref()
+                        .unwrap_or("(nothing in the kernel: instruction poisoned)"),
+                    c.old,
+                    c.new
+                        .map(|n| n.to_string())
+                        .unwrap_or_else(|| "poison".into())
+                )
+            });
         }
         let (attach_btf_id, attach_prog_fd) =
             attach_target(obj, p, def, opts, &loaded, kbtf.as_deref())?;
