@@ -13,6 +13,7 @@
 pub mod attach;
 pub mod btf;
 pub mod cli;
+pub mod disasm;
 pub mod events;
 pub mod insn;
 pub mod load;
