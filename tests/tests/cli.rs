@@ -2,7 +2,7 @@
 //! detach and find nothing left; the error messages users see; --foreground and signals.
 
 use loader::sys::{self, ObjKind};
-use rbpf_tests::cli::{fails, ok, rbpf_load, text};
+use rbpf_tests::cli::{fails, ok, text};
 use rbpf_tests::kernel::{array_u64, prog_gone};
 use rbpf_tests::lab::Lab;
 use rbpf_tests::{bpf_obj, require_priv, run};
