@@ -12,9 +12,13 @@
 
 pub mod attach;
 pub mod btf;
+pub mod cli;
+pub mod disasm;
 pub mod events;
 pub mod insn;
+pub mod load;
 pub mod obj;
 pub mod reloc;
 pub mod section;
 pub mod sys;
+pub mod valuefmt;
