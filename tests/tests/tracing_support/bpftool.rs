@@ -56,7 +56,8 @@ impl Loaded {
         sys::obj_get(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
     }
 
-    /// The pinned map whose name ends with `suffix` (`.bss`: libbpf prefixes the object name).
+    /// The pinned map whose name ends with `suffix` (`bss`: libbpf names it `OBJNAME.bss`,
+    /// and bpftool pins it as `OBJNAME_bss`).
     pub fn map_ending(&self, suffix: &str) -> OwnedFd {
         let name = std::fs::read_dir(&self.maps)
             .expect("maps dir")
