@@ -362,3 +362,43 @@ fn uprobe_and_uretprobe_on_a_function_of_this_binary() {
     let e = attach::uprobe_symbol_offset(&exe, "no_such_symbol_here").unwrap_err();
     assert!(e.to_string().contains("no_such_symbol_here"), "{e}");
 }
+
+#[test]
+fn btf_ids_for_tracing_programs_agree_with_bpftool() {
+    rbpf_tests::require_priv!();
+    assert_eq!(
+        attach::kernel_func_btf_id("do_unlinkat").unwrap(),
+        bpftool_vmlinux_id("FUNC", "do_unlinkat")
+    );
+    assert_eq!(
+        attach::kernel_tp_btf_id("sched_process_exec").unwrap(),
+        bpftool_vmlinux_id("TYPEDEF", "btf_trace_sched_process_exec")
+    );
+    let e = attach::kernel_func_btf_id("no_such_kernel_function").unwrap_err();
+    assert!(e.to_string().contains("'no_such_kernel_function'"), "{e}");
+    let e = attach::kernel_tp_btf_id("no_such_tp").unwrap_err();
+    assert!(e.to_string().contains("no_such_tp"), "{e}");
+
+    // A function of a loaded BPF program (the target of fentry/fexit on BPF), from that
+    // program's own BTF, as bpftool finds it.
+    let obj = tracing_support::bpftool::Loaded::new(&rbpf_tests::bpf_obj("tc_flow"));
+    let target = obj.prog("tc_flow_ingress");
+    let btf_id = loader::sys::prog_info(target.as_fd()).unwrap().btf_id;
+    let id = attach::prog_func_btf_id(target.as_fd(), "tc_flow_ingress").unwrap();
+    assert_eq!(
+        id,
+        bpftool_btf_id(&["id", &btf_id.to_string()], "FUNC", "tc_flow_ingress")
+    );
+    let e = attach::prog_func_btf_id(target.as_fd(), "not_in_it").unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains("'not_in_it'") && msg.contains("tc_flow_ingress"),
+        "{msg}"
+    );
+
+    // A program loaded without BTF has nothing to look in: say so.
+    let rb = Rb::new();
+    let bare = syscall_reporter(gettid(), Sink::Ringbuf(&rb.map), 16, &rb.counts);
+    let e = attach::prog_func_btf_id(bare.as_fd(), "anything").unwrap_err();
+    assert!(e.to_string().contains("loaded without BTF"), "{e}");
+}

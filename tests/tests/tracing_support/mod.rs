@@ -63,15 +63,19 @@ pub fn gettid() -> u32 {
 /// The id of type `kind` `name` in the kernel's BTF, as bpftool reads it (an independent
 /// cross-check for our own lookups, and the attach_btf_id of hand-made tracing programs).
 pub fn bpftool_vmlinux_id(kind: &str, name: &str) -> u32 {
-    let out = rbpf_tests::run(
-        "bpftool",
-        &["btf", "dump", "file", "/sys/kernel/btf/vmlinux"],
-    );
+    bpftool_btf_id(&["file", "/sys/kernel/btf/vmlinux"], kind, name)
+}
+
+/// The id of type `kind` `name` in `bpftool btf dump SOURCE...` (`id N`, `file PATH`).
+pub fn bpftool_btf_id(source: &[&str], kind: &str, name: &str) -> u32 {
+    let mut args = vec!["btf", "dump"];
+    args.extend_from_slice(source);
+    let out = rbpf_tests::run("bpftool", &args);
     let needle = format!("] {kind} '{name}'");
     let line = out
         .lines()
         .find(|l| l.contains(&needle))
-        .unwrap_or_else(|| panic!("bpftool: no {kind} '{name}' in vmlinux BTF"));
+        .unwrap_or_else(|| panic!("bpftool: no {kind} '{name}' in BTF {source:?}"));
     line[1..line.find(']').unwrap()].parse().unwrap()
 }
 
