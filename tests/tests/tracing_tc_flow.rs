@@ -115,6 +115,11 @@ fn udp_burst(lab: &Lab, n: u32, addr: &str, port: u16, cpu: Option<usize>) {
         let s = UdpSocket::bind(bind).unwrap();
         for i in 0..n {
             s.send_to(&i.to_be_bytes(), (addr, port)).unwrap();
+            // Let a deferred softirq drain the receive backlog (netdev_max_backlog drops
+            // would happen before tc sees the packet).
+            if i % 100 == 99 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
         }
     });
     drop(rx);
