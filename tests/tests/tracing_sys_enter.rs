@@ -90,4 +90,14 @@ fn sys_enter_dispatch_counts_this_process_getppid_and_sched_yield() {
     );
     let v: serde_json::Value = serde_json::from_str(&shown).unwrap();
     assert_eq!(v["formatted"]["value"], PPID, "bpftool says {shown}");
+
+    // Nothing stays: with the pins and our fds gone, the kernel frees the programs.
+    let ids: Vec<u32> = ["sys_enter_dispatch", "handle_getppid", "handle_sched_yield"]
+        .iter()
+        .map(|p| prog_id(&obj.prog(p)))
+        .collect();
+    drop((dispatch, table, counts, bss, obj));
+    for id in ids {
+        assert!(wait_prog_gone(id), "prog id {id} still loaded");
+    }
 }

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tracing_support::bpftool::Loaded;
-use tracing_support::pin_to_cpu;
+use tracing_support::{pin_to_cpu, prog_id, wait_prog_gone};
 
 /// `struct flow_event` (common.h), decoded field by field.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -304,5 +304,16 @@ fn tc_flow_burst_into_a_one_page_perf_ring_is_counted_as_loss() {
             (17, 7100, 46, ifindex)
         );
         assert_eq!((f.saddr, f.daddr), (v4("10.0.0.2"), v4("10.0.0.1")));
+    }
+
+    // Nothing stays: the lab (and its tc filter), the pins and our fds gone, the kernel
+    // frees the programs.
+    let ids = [
+        prog_id(&obj.prog("tc_flow_ingress")),
+        prog_id(&obj.prog("tc_flow_egress")),
+    ];
+    drop((reader, events, lab, obj));
+    for id in ids {
+        assert!(wait_prog_gone(id), "prog id {id} still loaded");
     }
 }
