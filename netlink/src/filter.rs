@@ -25,7 +25,7 @@ const TCA_KIND: u16 = 1;
 const TCA_OPTIONS: u16 = 2;
 
 /// Which hook of clsact.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum TcDirection {
     /// Packets arriving on the device (parent ffff:fff2).
     Ingress,

@@ -3,6 +3,7 @@
 //! of the built BPF objects.
 
 pub mod lab;
+pub mod pins;
 
 use std::path::PathBuf;
 
