@@ -155,10 +155,15 @@ pub fn assert_left_nothing(namespaces: &[String], prog_ids: &[u32], pins: &[Path
     let listed = crate::run("ip", &["netns", "list"]);
     for ns in namespaces {
         assert!(
-            !listed.lines().any(|l| l.split_whitespace().next() == Some(ns.as_str())),
+            !listed
+                .lines()
+                .any(|l| l.split_whitespace().next() == Some(ns.as_str())),
             "namespace {ns} still exists"
         );
-        assert!(!Path::new(&format!("/run/netns/{ns}")).exists(), "/run/netns/{ns} left");
+        assert!(
+            !Path::new(&format!("/run/netns/{ns}")).exists(),
+            "/run/netns/{ns} left"
+        );
     }
     for p in pins {
         assert!(!p.exists(), "pin {} left behind", p.display());
@@ -166,7 +171,11 @@ pub fn assert_left_nothing(namespaces: &[String], prog_ids: &[u32], pins: &[Path
     let start = Instant::now();
     loop {
         let live = crate::prog_ids();
-        let left: Vec<u32> = prog_ids.iter().copied().filter(|id| live.contains(id)).collect();
+        let left: Vec<u32> = prog_ids
+            .iter()
+            .copied()
+            .filter(|id| live.contains(id))
+            .collect();
         if left.is_empty() {
             return;
         }

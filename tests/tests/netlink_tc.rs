@@ -35,7 +35,8 @@ fn hook(direction: TcDirection, priority: u16, handle: u32) -> TcHook {
 /// A UDP socket in namespace a, so datagrams are delivered (no ICMP port unreachable).
 fn udp_listener(lab: &Lab, port: u16) -> UdpSocket {
     let s = Lab::in_ns(&lab.ns_a, || UdpSocket::bind((ADDR_A, port)).unwrap());
-    s.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
     s
 }
 
@@ -80,7 +81,16 @@ fn tc_rows(lab: &Lab) -> BTreeSet<Row> {
     for dir in [ING, EG] {
         let json = rbpf_tests::run(
             "tc",
-            &["-n", &lab.ns_a, "-j", "filter", "show", "dev", &lab.veth_a, dir.as_str()],
+            &[
+                "-n",
+                &lab.ns_a,
+                "-j",
+                "filter",
+                "show",
+                "dev",
+                &lab.veth_a,
+                dir.as_str(),
+            ],
         );
         let v: serde_json::Value = serde_json::from_str(&json).unwrap();
         for f in v.as_array().unwrap() {
@@ -124,17 +134,29 @@ fn rtnetlink_rows(lab: &Lab, ifindex: u32) -> BTreeSet<Row> {
                 let msgs: Vec<_> = req.execute().try_collect().await.unwrap();
                 for m in msgs {
                     let prio = (m.header.info >> 16) as u16;
-                    let mut row = (dir, prio, u32::from(m.header.handle), 0, String::new(), String::new(), false);
+                    let mut row = (
+                        dir,
+                        prio,
+                        u32::from(m.header.handle),
+                        0,
+                        String::new(),
+                        String::new(),
+                        false,
+                    );
                     let mut is_filter = false;
                     for a in &m.attributes {
-                        let TcAttribute::Options(opts) = a else { continue };
+                        let TcAttribute::Options(opts) = a else {
+                            continue;
+                        };
                         for o in opts {
                             let TcOption::Bpf(b) = o else { continue };
                             is_filter = true;
                             match b {
                                 B::ProgId(id) => row.3 = *id,
                                 B::ProgName(n) => row.4 = n.clone(),
-                                B::ProgTag(t) => row.5 = t.iter().map(|b| format!("{b:02x}")).collect(),
+                                B::ProgTag(t) => {
+                                    row.5 = t.iter().map(|b| format!("{b:02x}")).collect()
+                                }
                                 B::Flags(f) => row.6 = f.contains(TcBpfFlags::DirectAction),
                                 _ => {}
                             }
@@ -166,8 +188,12 @@ fn tc_counts_exactly_the_packets_sent_on_ingress_and_egress() {
         assert_eq!(h.ensure_clsact(ifindex).unwrap(), ClsactState::Existed);
         assert_eq!(h.qdisc_kind(ifindex).unwrap().as_deref(), Some("clsact"));
         let none = TcAttachFlags::default();
-        let fi = h.tc_attach(ifindex, hook(ING, 0, 0), ing.as_fd(), "count_ingress", none).unwrap();
-        let fe = h.tc_attach(ifindex, hook(EG, 0, 0), eg.as_fd(), "count_egress", none).unwrap();
+        let fi = h
+            .tc_attach(ifindex, hook(ING, 0, 0), ing.as_fd(), "count_ingress", none)
+            .unwrap();
+        let fe = h
+            .tc_attach(ifindex, hook(EG, 0, 0), eg.as_fd(), "count_egress", none)
+            .unwrap();
         (fi, fe)
     });
     // The kernel chose priority 49152 and handle 1; the echo says which program it holds.
@@ -183,7 +209,11 @@ fn tc_counts_exactly_the_packets_sent_on_ingress_and_egress() {
     assert_eq!(lab.ping_a_from_b(5), 5, "ping through the counting filters");
     assert_eq!(lab.udp_b_to_a(7, 4100), 7);
     assert_eq!(received(&udp), 7, "every datagram delivered");
-    assert_eq!(lab.tcp_b_to_a(3, 4101), 3, "TCP connections through the filters");
+    assert_eq!(
+        lab.tcp_b_to_a(3, 4101),
+        3,
+        "TCP connections through the filters"
+    );
 
     let (c, tcp1) = pins::settled(|| {
         let c = objs.counters("counts", 24);
@@ -208,7 +238,11 @@ fn tc_counts_exactly_the_packets_sent_on_ingress_and_egress() {
     // TCP: exactly the segments the kernel's TCP stack of namespace a received and sent
     // (at least SYN, ACK, data and the closing segments of 3 connections).
     assert_eq!(in_tcp, tcp1.0 - tcp0.0, "ingress TCP = InSegs");
-    assert_eq!(out_tcp, tcp1.1 - tcp0.1, "egress TCP = OutSegs + RetransSegs");
+    assert_eq!(
+        out_tcp,
+        tcp1.1 - tcp0.1,
+        "egress TCP = OutSegs + RetransSegs"
+    );
     assert!(in_tcp >= 9 && out_tcp >= 6, "in {in_tcp} out {out_tcp}");
     assert_eq!(alt_total, 0, "count_alt is not attached");
 
@@ -229,10 +263,19 @@ fn tc_drop_tcp_drops_tcp_and_passes_udp_and_icmp() {
         let mut h = Handle::new().unwrap();
         let ifindex = h.ifindex(&lab.veth_a).unwrap();
         h.ensure_clsact(ifindex).unwrap();
-        h.tc_attach(ifindex, hook(ING, 10, 5), prog.as_fd(), "drop_tcp", TcAttachFlags::default())
-            .unwrap()
+        h.tc_attach(
+            ifindex,
+            hook(ING, 10, 5),
+            prog.as_fd(),
+            "drop_tcp",
+            TcAttachFlags::default(),
+        )
+        .unwrap()
     });
-    assert_eq!((f.priority, f.handle, f.prog_id), (10, 5, objs.prog_id("tc_drop_tcp")));
+    assert_eq!(
+        (f.priority, f.handle, f.prog_id),
+        (10, 5, objs.prog_id("tc_drop_tcp"))
+    );
 
     let udp = udp_listener(&lab, 4200);
     assert_eq!(lab.ping_a_from_b(4), 4, "ICMP passes");
@@ -240,7 +283,10 @@ fn tc_drop_tcp_drops_tcp_and_passes_udp_and_icmp() {
     assert_eq!(received(&udp), 6, "UDP passes");
     assert_eq!(lab.tcp_b_to_a(2, 4201), 0, "TCP is dropped");
     let stats = objs.counters("stats", 2);
-    assert!(stats[1] >= 2, "at least one SYN per connection dropped: {stats:?}");
+    assert!(
+        stats[1] >= 2,
+        "at least one SYN per connection dropped: {stats:?}"
+    );
     assert!(stats[0] >= 4 + 6, "pings and datagrams passed: {stats:?}");
 
     let names = vec![lab.ns_a.clone(), lab.ns_b.clone()];
@@ -261,7 +307,9 @@ fn tc_replace_while_traffic_flows_loses_no_packet() {
     let ifindex = h.ifindex(&lab.veth_a).unwrap();
     h.ensure_clsact(ifindex).unwrap();
     let none = TcAttachFlags::default();
-    let before = h.tc_attach(ifindex, hook(ING, 7, 3), first.as_fd(), "first", none).unwrap();
+    let before = h
+        .tc_attach(ifindex, hook(ING, 7, 3), first.as_fd(), "first", none)
+        .unwrap();
 
     let udp = udp_listener(&lab, 4300);
     let swapped = AtomicBool::new(false);
@@ -298,7 +346,9 @@ fn tc_replace_while_traffic_flows_loses_no_packet() {
             std::thread::sleep(Duration::from_millis(5));
         }
         let flags = TcAttachFlags { replace: true };
-        let after = h.tc_attach(ifindex, hook(ING, 7, 3), second.as_fd(), "second", flags).unwrap();
+        let after = h
+            .tc_attach(ifindex, hook(ING, 7, 3), second.as_fd(), "second", flags)
+            .unwrap();
         swapped.store(true, Ordering::SeqCst);
         let sent = sender.join().unwrap();
         let got = receiver.join().unwrap();
@@ -306,7 +356,10 @@ fn tc_replace_while_traffic_flows_loses_no_packet() {
         (sent, after)
     });
     // Replaced in place: same priority and handle, the other program.
-    assert_eq!((after.priority, after.handle), (before.priority, before.handle));
+    assert_eq!(
+        (after.priority, after.handle),
+        (before.priority, before.handle)
+    );
     assert_eq!(after.prog_id, objs.prog_id("count_alt"));
     assert_ne!(after.prog_id, before.prog_id);
     assert_eq!(h.tc_list(ifindex).unwrap(), vec![after.clone()]);
@@ -314,8 +367,15 @@ fn tc_replace_while_traffic_flows_loses_no_packet() {
     let c = objs.counters("counts", 24);
     let (by_first, by_second) = (c[INGRESS + UDP], c[ALT + UDP]);
     eprintln!("sent {sent}: {by_first} counted by the first program, {by_second} by the second");
-    assert!(by_first >= 200 && by_second >= 300, "both ran: {by_first} + {by_second}");
-    assert_eq!(by_first + by_second, u64::from(sent), "each datagram counted by one of them");
+    assert!(
+        by_first >= 200 && by_second >= 300,
+        "both ran: {by_first} + {by_second}"
+    );
+    assert_eq!(
+        by_first + by_second,
+        u64::from(sent),
+        "each datagram counted by one of them"
+    );
 
     let names = vec![lab.ns_a.clone(), lab.ns_b.clone()];
     let pinned = vec![objs.dir.clone()];
@@ -338,9 +398,15 @@ fn tc_list_agrees_with_tc_and_rtnetlink_and_delete_removes() {
     assert_eq!(h.tc_list(ifindex).unwrap(), vec![], "no clsact, no filters");
     h.ensure_clsact(ifindex).unwrap();
     let none = TcAttachFlags::default();
-    let a = h.tc_attach(ifindex, hook(ING, 1, 1), ing.as_fd(), "in_first", none).unwrap();
-    let b = h.tc_attach(ifindex, hook(ING, 2, 0x10), alt.as_fd(), "in_second", none).unwrap();
-    let c = h.tc_attach(ifindex, hook(EG, 0, 0), eg.as_fd(), "out", none).unwrap();
+    let a = h
+        .tc_attach(ifindex, hook(ING, 1, 1), ing.as_fd(), "in_first", none)
+        .unwrap();
+    let b = h
+        .tc_attach(ifindex, hook(ING, 2, 0x10), alt.as_fd(), "in_second", none)
+        .unwrap();
+    let c = h
+        .tc_attach(ifindex, hook(EG, 0, 0), eg.as_fd(), "out", none)
+        .unwrap();
     // A filter added by tc itself (pinned program, not direct-action) shows up too. nsenter,
     // not `tc -n`: that one remounts /sys and so hides the pin.
     let netns = format!("--net=/run/netns/{}", lab.ns_a);
@@ -371,19 +437,30 @@ fn tc_list_agrees_with_tc_and_rtnetlink_and_delete_removes() {
         assert!(ours.contains(f), "{f:?} missing from {ours:#?}");
     }
     let by_tc = ours.iter().find(|f| f.priority == 9).unwrap();
-    assert_eq!((by_tc.direction, by_tc.handle, by_tc.direct_action), (EG, 4, false));
+    assert_eq!(
+        (by_tc.direction, by_tc.handle, by_tc.direct_action),
+        (EG, 4, false)
+    );
     assert_eq!(by_tc.prog_id, objs.prog_id("count_alt"));
     let alt_tag = loader::sys::prog_info(alt.as_fd()).unwrap().tag_hex();
     assert_eq!(by_tc.tag_hex(), alt_tag);
     assert_eq!(rows(&ours), tc_rows(&lab), "our list vs tc -j filter show");
-    assert_eq!(rows(&ours), rtnetlink_rows(&lab, ifindex), "our list vs the rtnetlink crate");
+    assert_eq!(
+        rows(&ours),
+        rtnetlink_rows(&lab, ifindex),
+        "our list vs the rtnetlink crate"
+    );
 
     // Delete one: its program stops seeing traffic, the other ingress one still does.
     h.tc_detach(ifindex, ING, 1, 1).unwrap();
     let before = objs.counters("counts", 24);
     assert_eq!(lab.ping_a_from_b(3), 3);
     let after = objs.counters("counts", 24);
-    assert_eq!(after[INGRESS + ICMP], before[INGRESS + ICMP], "deleted filter still counting");
+    assert_eq!(
+        after[INGRESS + ICMP],
+        before[INGRESS + ICMP],
+        "deleted filter still counting"
+    );
     // count_alt runs twice per ping: as in_second on ingress and as tc's filter on egress.
     assert_eq!(after[ALT + ICMP] - before[ALT + ICMP], 3 + 3);
     let left = h.tc_list(ifindex).unwrap();
@@ -397,7 +474,10 @@ fn tc_list_agrees_with_tc_and_rtnetlink_and_delete_removes() {
     assert!(tc_rows(&lab).is_empty());
     h.delete_clsact(ifindex).unwrap();
     assert_eq!(h.qdisc_kind(ifindex).unwrap(), None);
-    let qdiscs = rbpf_tests::run("tc", &["-n", &lab.ns_a, "qdisc", "show", "dev", &lab.veth_a]);
+    let qdiscs = rbpf_tests::run(
+        "tc",
+        &["-n", &lab.ns_a, "qdisc", "show", "dev", &lab.veth_a],
+    );
     assert!(!qdiscs.contains("clsact"), "{qdiscs}");
 
     let names = vec![lab.ns_a.clone(), lab.ns_b.clone()];
