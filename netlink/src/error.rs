@@ -45,6 +45,7 @@ pub enum NetlinkError {
     Socket {
         /// The call that failed (`bind`, `sendto`, ...).
         call: &'static str,
+        /// The error of that call.
         #[source]
         source: io::Error,
     },
