@@ -80,6 +80,9 @@ mod tests {
         }
         let e = h.ifindex("rbpf-nosuch0").unwrap_err();
         assert_eq!(e.errno(), Some(libc::ENODEV));
-        assert_eq!(e.to_string(), "no device \"rbpf-nosuch0\" in this network namespace");
+        assert_eq!(
+            e.to_string(),
+            "no device \"rbpf-nosuch0\" in this network namespace"
+        );
     }
 }
