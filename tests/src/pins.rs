@@ -126,12 +126,20 @@ pub fn snmp(ns: &str, group: &str, field: &str) -> u64 {
 }
 
 /// Turn IPv6 off on both lab interfaces so that router solicitations and MLD reports do not
-/// show up in exact ICMP counts (our traffic is IPv4).
+/// show up in exact ICMP counts (our traffic is IPv4). Written from a thread inside each
+/// namespace: /proc/sys/net is the opener's namespace (no dependency on sysctl(8)).
 pub fn quiet_ipv6(lab: &crate::lab::Lab) {
     for (ns, dev) in [(&lab.ns_a, &lab.veth_a), (&lab.ns_b, &lab.veth_b)] {
-        let key = format!("net.ipv6.conf.{dev}.disable_ipv6=1");
-        let out = crate::lab::Lab::exec(ns, &["sysctl", "-q", "-w", &key]);
-        assert!(out.status.success(), "sysctl {key} in {ns}: {out:?}");
+        let key = format!("/proc/sys/net/ipv6/conf/{dev}/disable_ipv6");
+        crate::lab::Lab::in_ns(ns, || {
+            std::fs::write(&key, "1").unwrap_or_else(|e| panic!("{key} in {ns}: {e}"))
+        });
+        let now = crate::lab::Lab::exec(ns, &["cat", &key]);
+        assert_eq!(
+            String::from_utf8_lossy(&now.stdout).trim(),
+            "1",
+            "{key} in {ns}"
+        );
     }
 }
 
