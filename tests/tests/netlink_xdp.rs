@@ -145,6 +145,9 @@ fn xdp_drop_all_stops_ping_until_detached() {
     let dropped = objs.counters("stats", 1)[0];
     assert!(dropped >= 3, "frames dropped: {dropped}");
     h.xdp_detach(ifindex, XdpMode::Native, None).unwrap();
+    // Read again after the detach: late ARP retries may have been dropped in between.
+    let dropped = objs.counters("stats", 1)[0];
+    assert_eq!(h.xdp_query(ifindex).unwrap(), vec![]);
     assert_eq!(lab.ping_a_from_b(3), 3, "ping works again after detach");
     assert_eq!(
         objs.counters("stats", 1)[0],
