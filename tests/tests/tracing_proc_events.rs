@@ -7,7 +7,7 @@
 mod tracing_support;
 
 use loader::attach::attach_tracepoint;
-use loader::events::RingBuf;
+use loader::events::{format, RingBuf};
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::fd::AsFd;
 use std::process::Command;
@@ -75,11 +75,15 @@ fn proc_events_see_exactly_the_spawned_process_tree() {
     assert!(sh.wait().unwrap().success());
     drop(links);
 
-    let mut all = Vec::new();
+    let (mut all, mut raw) = (Vec::new(), Vec::new());
+    let mut on = |r: &[u8]| {
+        all.push(parse(r));
+        raw.push(r.to_vec());
+    };
     reader
-        .poll(Some(Duration::from_millis(50)), |r| all.push(parse(r)))
+        .poll(Some(Duration::from_millis(50)), &mut on)
         .unwrap();
-    reader.read(|r| all.push(parse(r))).unwrap();
+    reader.read(&mut on).unwrap();
 
     // Walk the tree down from this process through the fork events.
     let mut tree = BTreeSet::from([me]);
@@ -132,6 +136,20 @@ fn proc_events_see_exactly_the_spawned_process_tree() {
         assert_eq!(*exec[0], want(EXEC));
         assert_eq!(*exit[0], want(EXIT));
     }
+    // The sh exec record through the object's own BTF, as `--events proc_rb=proc_event`
+    // prints it.
+    let elf = loader::obj::Object::from_file(&rbpf_tests::bpf_obj("proc_events")).unwrap();
+    let btf = elf.btf.expect("proc_events has BTF");
+    let ty = format::record_type(&btf, "struct proc_event").expect("proc_event in BTF");
+    let i = all
+        .iter()
+        .position(|e| e.kind == EXEC && e.pid == sh_pid)
+        .unwrap();
+    assert_eq!(
+        format::line(&btf, ty, &raw[i]),
+        format!("kind=0 pid={sh_pid} tgid={sh_pid} ppid={me} comm=sh")
+    );
+
     // The program's own per-kind counters saw at least as much (they count every process).
     let counts = obj.map("proc_counts");
     for kind in [EXEC, FORK, EXIT] {

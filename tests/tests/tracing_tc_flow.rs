@@ -6,7 +6,7 @@
 
 mod tracing_support;
 
-use loader::events::{PerfEventArray, RingBuf, Stats};
+use loader::events::{format, PerfEventArray, RingBuf, Stats};
 use rbpf_tests::lab::{Lab, ADDR6_A, ADDR_A};
 use std::net::{Ipv4Addr, Ipv6Addr, UdpSocket};
 use std::os::fd::{AsFd, OwnedFd};
@@ -216,10 +216,16 @@ fn tc_flow_through_the_perf_event_array_one_event_per_packet() {
     let events: OwnedFd = obj.map("events");
     // 64 pages per CPU: a reader starved by a busy machine still loses nothing.
     let reader = PerfEventArray::open(events.as_fd(), 64).unwrap();
-    let (stop, h) = collect(reader, |r, flows, stats| {
+    let raw = Arc::new(std::sync::Mutex::new(None));
+    let keep = raw.clone();
+    let (stop, h) = collect(reader, move |r, flows, stats| {
         *stats += r
             .poll(Some(Duration::from_millis(20)), |_cpu, data| {
-                flows.push(Flow::parse(data))
+                let f = Flow::parse(data);
+                if f.dport == 7001 {
+                    keep.lock().unwrap().get_or_insert_with(|| data.to_vec());
+                }
+                flows.push(f);
             })
             .unwrap();
     });
@@ -232,6 +238,23 @@ fn tc_flow_through_the_perf_event_array_one_event_per_packet() {
         stop.store(true, Ordering::SeqCst);
         h.join().unwrap()
     });
+
+    // One real sample (with the perf padding after it) through the object's own BTF, as
+    // `--events events=flow_event` prints it.
+    let elf = loader::obj::Object::from_file(&rbpf_tests::bpf_obj("tc_flow")).unwrap();
+    let btf = elf.btf.expect("tc_flow has BTF");
+    let ty = format::record_type(&btf, "flow_event").expect("struct flow_event in BTF");
+    let sample = raw.lock().unwrap().take().unwrap();
+    assert!(sample.len() > 48, "perf pads the 48-byte struct");
+    let f = Flow::parse(&sample);
+    assert_eq!(
+        format::line(&btf, ty, &sample),
+        format!(
+            "proto=17 direction=0 ip_version=4 pad=0 ifindex={} len=46 sport={} dport=7001 \
+             saddr=10.0.0.2 daddr=10.0.0.1",
+            f.ifindex, f.sport
+        )
+    );
 }
 
 #[test]
