@@ -288,6 +288,65 @@ fn fentry_and_fexit_give_the_clear_trampoline_message_or_work() {
 }
 
 #[test]
+fn fentry_on_a_bpf_program_gives_the_clear_message_or_works() {
+    rbpf_tests::require_priv!();
+    let obj = tracing_support::bpftool::Loaded::new(&rbpf_tests::bpf_obj("tc_flow"));
+    let target = obj.prog("tc_flow_ingress");
+    let btf_id = attach::prog_func_btf_id(target.as_fd(), "tc_flow_ingress").unwrap();
+    let counts = map(BPF_MAP_TYPE_ARRAY, 4, 8, 2, "t_counts");
+    let mut a = tracing_support::asm::Asm::new();
+    {
+        use tracing_support::asm::*;
+        a.st_dw(R10, -8, 1)
+            .ld_map(R1, &counts)
+            .mov(R2, R10)
+            .add_imm(R2, -8)
+            .call(MAP_LOOKUP_ELEM)
+            .jeq_imm(R0, 0, 2)
+            .mov_imm(R1, 1)
+            .atomic_add_dw(R0, 0, R1)
+            .mov_imm(R0, 0)
+            .exit();
+    }
+    let words = a.words();
+    let load = loader::sys::prog_load(
+        &loader::sys::ProgLoad {
+            prog_type: prog_type::TRACING,
+            expected_attach_type: attach_type::TRACE_FENTRY,
+            attach_btf_id: btf_id,
+            attach_prog_fd: Some(std::os::fd::AsRawFd::as_raw_fd(&target)),
+            name: "t_fentry_tc".into(),
+            insns: &words,
+            license: "GPL",
+            ..Default::default()
+        },
+        None,
+    );
+    let res = load
+        .map_err(|e| attach::tracing_load_error("t_fentry_tc", Tracing::Fentry, e))
+        .and_then(|p| attach::attach_tracing(p.as_fd(), Tracing::Fentry).map(|l| (p, l)));
+    match res {
+        Err(e @ AttachError::TrampolineRefused { .. }) => {
+            assert!(
+                e.to_string().starts_with(
+                    "this kernel refuses BPF trampolines (fentry/fexit): EPERM; \
+                     cannot attach prog 't_fentry_tc' (fentry)"
+                ),
+                "{e}"
+            );
+        }
+        Err(e) => panic!("unexpected error {e}"),
+        // With trampolines: running the target runs the fentry program once per run.
+        Ok((_prog, link)) => {
+            let frame = [0u8; 64];
+            loader::sys::prog_test_run(target.as_fd(), &frame, &[], 3).unwrap();
+            drop(link);
+            assert_eq!(array_u64(&counts, 1), 3);
+        }
+    }
+}
+
+#[test]
 fn kprobes_give_the_clear_no_pmu_message_or_work() {
     rbpf_tests::require_priv!();
     let rb = Rb::new();
