@@ -557,7 +557,8 @@ fn attach_target(
             };
             match target_fd {
                 Some(fd) => {
-                    let id = prog_func_btf_id(fd.as_fd(), &func).map_err(terr)?;
+                    let id = crate::attach::prog_func_btf_id(fd.as_fd(), &func)
+                        .map_err(|e| terr(e.to_string()))?;
                     Ok((id, Some(fd)))
                 }
                 None => {
@@ -592,26 +593,6 @@ fn attach_target(
             Ok((0, None))
         }
     }
-}
-
-/// The BTF id of function `func` in the BTF of loaded program `prog`.
-pub fn prog_func_btf_id(prog: BorrowedFd, func: &str) -> std::result::Result<u32, String> {
-    let info = sys::prog_info(prog).map_err(|e| e.to_string())?;
-    if info.btf_id == 0 {
-        return Err(format!(
-            "target program '{}' (id {}) has no BTF",
-            info.name, info.id
-        ));
-    }
-    let bfd = sys::fd_by_id(sys::ObjKind::Btf, info.btf_id).map_err(|e| e.to_string())?;
-    let data = sys::btf_data(bfd.as_fd()).map_err(|e| e.to_string())?;
-    let btf = Btf::parse(&data).map_err(|e| e.to_string())?;
-    btf.find_by_name(func, kind::FUNC).ok_or_else(|| {
-        format!(
-            "function '{func}' not found in the BTF of program '{}' (id {})",
-            info.name, info.id
-        )
-    })
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -5,7 +5,6 @@ use super::args::AttachArgs;
 use super::util::{ensure_bpffs, load_error};
 use super::{CliError, CliResult};
 use crate::attach::{self, Link, Tracing};
-use crate::btf::kind;
 use crate::events::{PerfEventArray, RingBuf};
 use crate::load::{self, LoadOptions, Loaded};
 use crate::obj::{map_type, Object, Program};
@@ -179,7 +178,7 @@ fn wait_with(a: &AttachArgs, obj: &Object, loaded: &Loaded, sigfd: SignalFd) -> 
             Some(t) => Some(
                 obj.btf
                     .as_ref()
-                    .and_then(|b| b.find_by_name(t, kind::STRUCT))
+                    .and_then(|b| crate::events::format::record_type(b, t))
                     .ok_or_else(|| {
                         CliError::new(format!(
                             "--events {spec}: no struct '{t}' in the object's BTF"
