@@ -123,6 +123,14 @@ fn attach_one(prog: std::os::fd::BorrowedFd, def: &SectionDef, p: &Program) -> C
             attach::attach_tracing(prog, kind)
         }
         AttachKind::Kprobe { ret } => attach::attach_kprobe(prog, &arg()?, 0, ret),
+        // uprobe/PATH:SYMBOL, as libbpf spells it.
+        AttachKind::Uprobe { ret } => {
+            let a = arg()?;
+            let (path, sym) = a
+                .rsplit_once(':')
+                .ok_or_else(|| CliError::new(format!("section '{}': expected uprobe/PATH:SYMBOL", p.section)))?;
+            attach::attach_uprobe(prog, std::path::Path::new(path), sym, 0, ret, None)
+        }
         _ => {
             return Err(CliError::new(format!(
                 "prog '{}' (section '{}') is not attached by rbpf-load: load it with `rbpf-load load --pin DIR` and attach it yourself",
