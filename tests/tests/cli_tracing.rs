@@ -256,3 +256,30 @@ fn trampolines_and_kprobes_say_what_this_kernel_lacks() {
     assert!(!o.status.success(), "{m}");
     assert!(m.contains("kprobe"), "{m}");
 }
+
+#[test]
+fn uprobe_on_libc_getpid_counts_our_calls() {
+    require_priv!();
+    let dir = format!("/sys/fs/bpf/rbpf-test-uprobe-{}", std::process::id());
+    let out = ok(&[
+        &obj("uprobe_count"),
+        "--sec",
+        "uprobe//lib/x86_64-linux-gnu/libc.so.6:getpid",
+        "--set",
+        &format!("target_tgid={}", std::process::id()),
+        "--pin",
+        &dir,
+    ]);
+    assert!(out.contains("count_getpid"), "{out}");
+    for _ in 0..9 {
+        nix::unistd::getpid();
+    }
+    let calls =
+        sys::obj_get(std::path::Path::new(&format!("{dir}/maps/calls"))).expect("pinned map");
+    let n = array_u64(calls.as_fd(), 0);
+    ok(&["detach", "--pin", &dir]);
+    // Other threads of this test process may call getpid too; ours are there.
+    assert!(n >= 9, "getpid calls seen: {n}");
+    nix::unistd::getpid();
+    assert_eq!(array_u64(calls.as_fd(), 0), n, "no counting after detach");
+}
