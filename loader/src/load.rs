@@ -22,7 +22,7 @@ pub enum LoadError {
     Obj(#[from] ObjError),
     #[error(transparent)]
     Btf(#[from] crate::btf::BtfError),
-    #[error("map '{map}': {source}")]
+    #[error("map '{map}': {source}{}", perm_hint(.source))]
     Map {
         map: String,
         #[source]
@@ -82,6 +82,15 @@ fn at_line(insn: &Option<usize>, line: &Option<String>) -> String {
         (Some(i), None) => format!("\n  at instruction {i}"),
         (None, Some(l)) => format!("\n  at {l}"),
         _ => String::new(),
+    }
+}
+
+/// What to do about EPERM when we are not root.
+fn perm_hint(e: &SysError) -> &'static str {
+    if e.errno() == Some(libc::EPERM) && !nix::unistd::geteuid().is_root() {
+        " (needs CAP_BPF (and CAP_PERFMON, CAP_NET_ADMIN to attach), or CAP_SYS_ADMIN: run as root)"
+    } else {
+        ""
     }
 }
 
@@ -597,7 +606,8 @@ fn attach_target(
             };
             match target_fd {
                 Some(fd) => {
-                    let id = prog_func_btf_id(fd.as_fd(), &func).map_err(terr)?;
+                    let id = crate::attach::prog_func_btf_id(fd.as_fd(), &func)
+                        .map_err(|e| terr(e.to_string()))?;
                     Ok((id, Some(fd)))
                 }
                 None => {
@@ -632,26 +642,6 @@ fn attach_target(
             Ok((0, None))
         }
     }
-}
-
-/// The BTF id of function `func` in the BTF of loaded program `prog`.
-pub fn prog_func_btf_id(prog: BorrowedFd, func: &str) -> std::result::Result<u32, String> {
-    let info = sys::prog_info(prog).map_err(|e| e.to_string())?;
-    if info.btf_id == 0 {
-        return Err(format!(
-            "target program '{}' (id {}) has no BTF",
-            info.name, info.id
-        ));
-    }
-    let bfd = sys::fd_by_id(sys::ObjKind::Btf, info.btf_id).map_err(|e| e.to_string())?;
-    let data = sys::btf_data(bfd.as_fd()).map_err(|e| e.to_string())?;
-    let btf = Btf::parse(&data).map_err(|e| e.to_string())?;
-    btf.find_by_name(func, kind::FUNC).ok_or_else(|| {
-        format!(
-            "function '{func}' not found in the BTF of program '{}' (id {})",
-            info.name, info.id
-        )
-    })
 }
 
 #[allow(clippy::too_many_arguments)]

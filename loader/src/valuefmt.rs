@@ -123,7 +123,11 @@ fn to_json_named(btf: &Btf, ty: u32, bytes: &[u8], name: &str, depth: u32) -> Va
                 let v = if m.bitfield_size > 0 {
                     let bit = m.bit_offset % 8;
                     let raw = uint(&slice[..slice.len().min(16)]) >> bit;
-                    json!((raw & ((1u128 << m.bitfield_size) - 1)) as u64)
+                    let mask = 1u128
+                        .checked_shl(m.bitfield_size)
+                        .map(|b| b - 1)
+                        .unwrap_or(u128::MAX);
+                    json!((raw & mask) as u64)
                 } else {
                     to_json_named(btf, m.ty, slice, &mname, depth + 1)
                 };

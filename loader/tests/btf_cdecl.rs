@@ -1,20 +1,12 @@
 //! Our C declarations against `bpftool btf dump ... format c`: every named struct, union,
 //! enum and typedef that bpftool prints as a paragraph must read the same from c_decl.
 
-use loader::btf::{kind, Btf};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod btf_support;
+use btf_support::*;
 
-fn bpf_objects() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bpf");
-    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}: run `make bpf` first", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().ends_with(".bpf.o"))
-        .collect();
-    v.sort();
-    v
-}
+use loader::btf::{kind, Btf};
+use std::path::Path;
+use std::process::Command;
 
 fn btf_of(path: &Path) -> Option<Btf> {
     use object::{Object, ObjectSection};

@@ -1,31 +1,13 @@
 //! `.BTF.ext` of every object against independent sources: the ELF symbol table (where each
 //! function starts), the C sources (the text of each line_info line), the ELF section sizes.
 
+mod btf_support;
+use btf_support::*;
+
 use loader::btf::ext::BtfExt;
 use loader::btf::{kind, Btf};
 use object::{Object, ObjectSection, ObjectSymbol, SymbolKind};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn bpf_objects() -> Vec<PathBuf> {
-    let dir = root().join("target/bpf");
-    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}: run `make bpf` first", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().ends_with(".bpf.o"))
-        .collect();
-    v.sort();
-    assert!(
-        !v.is_empty(),
-        "no objects in {}: run `make bpf`",
-        dir.display()
-    );
-    v
-}
 
 #[test]
 fn ext_agrees_with_symbols_and_sources() {
@@ -84,7 +66,7 @@ fn ext_agrees_with_symbols_and_sources() {
                 );
                 let file_name = btf.str_at(l.file_name_off).unwrap();
                 let text = btf.str_at(l.line_off).unwrap();
-                let src = root().join(file_name);
+                let src = bpf_dir().join("../..").join(file_name);
                 let Ok(src) = std::fs::read_to_string(&src) else {
                     continue; // a header outside the repository (bpf_helpers.h, vmlinux.h)
                 };

@@ -1,26 +1,13 @@
 //! Every object's BTF, fixed up from its ELF section and symbol tables, is taken by the
 //! kernel's BPF_BTF_LOAD (privileged), and the fix-ups agree with the ELF (not privileged).
 
+mod btf_support;
+use btf_support::*;
+
 use loader::btf::{Btf, Kind};
 use object::{Object, ObjectSection, ObjectSymbol, SectionIndex};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-
-fn bpf_objects() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bpf");
-    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}: run `make bpf` first", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().ends_with(".bpf.o"))
-        .collect();
-    v.sort();
-    assert!(
-        !v.is_empty(),
-        "no objects in {}: run `make bpf`",
-        dir.display()
-    );
-    v
-}
+use std::path::Path;
 
 /// Section sizes and (section, symbol) -> value, straight from the ELF.
 struct Elf {
@@ -92,27 +79,6 @@ fn fixed_datasecs_agree_with_the_elf() {
         }
     }
     assert!(seen > 0, "no DATASEC in any object");
-}
-
-/// Skip with a reason unless root; under RBPF_REQUIRE_PRIV=1 never skip.
-fn privileged(test: &str) -> bool {
-    if nix_is_root() {
-        return true;
-    }
-    if std::env::var("RBPF_REQUIRE_PRIV").as_deref() == Ok("1") {
-        panic!("{test}: needs root and RBPF_REQUIRE_PRIV=1 forbids skipping");
-    }
-    eprintln!("skipping {test}: not root");
-    false
-}
-
-fn nix_is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .find(|l| l.starts_with("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(2).map(|euid| euid == "0"))
-        .unwrap_or(false)
 }
 
 #[test]

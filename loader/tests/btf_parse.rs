@@ -1,8 +1,11 @@
 //! Our BTF parser against bpftool's reading of the same bytes: the kernel's BTF and every
 //! object clang built into target/bpf.
 
+mod btf_support;
+use btf_support::*;
+
 use loader::btf::{kind, Btf};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 /// One `[id] KIND 'name' ...` line of `bpftool btf dump ... format raw`.
@@ -65,30 +68,6 @@ fn assert_same(file: &Path, btf: &Btf) {
     }
 }
 
-pub fn bpf_objects() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bpf");
-    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}: run `make bpf` first", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().ends_with(".bpf.o"))
-        .collect();
-    v.sort();
-    assert!(
-        !v.is_empty(),
-        "no objects in {}: run `make bpf`",
-        dir.display()
-    );
-    v
-}
-
-pub fn btf_section(path: &Path, name: &str) -> Option<Vec<u8>> {
-    use object::{Object, ObjectSection};
-    let data = std::fs::read(path).unwrap();
-    let file = object::File::parse(&*data).unwrap();
-    let sec = file.section_by_name(name)?;
-    Some(sec.data().unwrap().to_vec())
-}
-
 #[test]
 fn vmlinux_agrees_with_bpftool() {
     let t = std::time::Instant::now();
@@ -108,7 +87,7 @@ fn vmlinux_agrees_with_bpftool() {
 #[test]
 fn every_object_agrees_with_bpftool() {
     for path in bpf_objects() {
-        let Some(data) = btf_section(&path, ".BTF") else {
+        let Some(data) = section(&path, ".BTF") else {
             continue;
         };
         let btf = Btf::parse(&data).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -147,7 +126,7 @@ fn vmlinux_round_trips() {
 #[test]
 fn every_object_round_trips() {
     for path in bpf_objects() {
-        let Some(data) = btf_section(&path, ".BTF") else {
+        let Some(data) = section(&path, ".BTF") else {
             continue;
         };
         let btf = Btf::parse(&data).unwrap();

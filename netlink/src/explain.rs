@@ -8,7 +8,7 @@ use crate::{rtm, Handle};
 use std::fmt;
 
 /// Where narration goes: one line per message.
-pub type ExplainFn = Box<dyn Fn(&str)>;
+pub type ExplainFn = Box<dyn Fn(&str) + Send + Sync>;
 
 /// The narrator of one connection (none by default).
 #[derive(Default)]

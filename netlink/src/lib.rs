@@ -19,6 +19,8 @@
 //! # Ok(()) }
 //! ```
 
+#![deny(missing_docs)]
+
 mod error;
 mod explain;
 mod filter;
@@ -63,4 +65,27 @@ mod rtm {
     pub const NEWTFILTER: u16 = 44;
     pub const DELTFILTER: u16 = 45;
     pub const GETTFILTER: u16 = 46;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Read-only requests need no privilege: loopback is index 1 in every namespace.
+    #[test]
+    fn loopback_by_name_and_index() {
+        let mut h = Handle::new().unwrap();
+        assert_eq!(h.ifindex("lo").unwrap(), 1);
+        assert_eq!(h.ifname(1).unwrap(), "lo");
+        // Many requests on one socket: every answer matches its own sequence number.
+        for _ in 0..100 {
+            assert_eq!(h.ifindex("lo").unwrap(), 1);
+        }
+        let e = h.ifindex("rbpf-nosuch0").unwrap_err();
+        assert_eq!(e.errno(), Some(libc::ENODEV));
+        assert_eq!(
+            e.to_string(),
+            "no device \"rbpf-nosuch0\" in this network namespace"
+        );
+    }
 }

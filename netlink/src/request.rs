@@ -160,27 +160,23 @@ pub(crate) fn attr_u32(value: &[u8]) -> Option<u32> {
     }
 }
 
-/// Errno, ext-ack message and offset from the body of NLMSG_ERROR or NLMSG_DONE. `tlv_at`
-/// is where the NLMSGERR_ATTR_* attributes start, when the flags say there are some.
-fn kernel_error(errno: i32, tlvs: Option<&[u8]>) -> Result<KernelError, MalformedReply> {
+/// Errno, ext-ack message and offset from the body of NLMSG_ERROR or NLMSG_DONE; `tlvs` are
+/// the NLMSGERR_ATTR_* attributes when the flags say there are some. A malformed attribute
+/// ends the reading there: the errno is what matters and is kept.
+fn kernel_error(errno: i32, tlvs: Option<&[u8]>) -> KernelError {
     let mut err = KernelError {
         errno: errno.checked_neg().unwrap_or(i32::MAX),
         ext_ack: None,
         offset: None,
     };
-    if let Some(tlvs) = tlvs {
-        for a in attrs(tlvs) {
-            let a = a?;
-            match a.kind {
-                NLMSGERR_ATTR_MSG => {
-                    err.ext_ack = Some(attr_str(a.value)).filter(|s| !s.is_empty())
-                }
-                NLMSGERR_ATTR_OFFS => err.offset = attr_u32(a.value),
-                _ => {}
-            }
+    for a in attrs(tlvs.unwrap_or_default()).map_while(|a| a.ok()) {
+        match a.kind {
+            NLMSGERR_ATTR_MSG => err.ext_ack = Some(attr_str(a.value)).filter(|s| !s.is_empty()),
+            NLMSGERR_ATTR_OFFS => err.offset = attr_u32(a.value),
+            _ => {}
         }
     }
-    Ok(err)
+    err
 }
 
 fn parse_error_body(flags: u16, body: &[u8], at: usize) -> Result<ReplyBody, MalformedReply> {
@@ -210,7 +206,7 @@ fn parse_error_body(flags: u16, body: &[u8], at: usize) -> Result<ReplyBody, Mal
     } else {
         None
     };
-    Ok(ReplyBody::Error(kernel_error(errno, tlvs)?))
+    Ok(ReplyBody::Error(kernel_error(errno, tlvs)))
 }
 
 fn parse_done_body(flags: u16, body: &[u8]) -> Result<ReplyBody, MalformedReply> {
@@ -224,7 +220,7 @@ fn parse_done_body(flags: u16, body: &[u8]) -> Result<ReplyBody, MalformedReply>
     } else {
         None
     };
-    Ok(ReplyBody::Done(Some(kernel_error(errno, tlvs)?)))
+    Ok(ReplyBody::Done(Some(kernel_error(errno, tlvs))))
 }
 
 /// Split one received datagram into its netlink messages and say what each one means.
@@ -283,6 +279,7 @@ impl Failure {
                 dev: dev.to_string(),
                 op: op.to_string(),
                 kernel,
+                hint: None,
             },
             Failure::Socket(call, source) => NetlinkError::Socket { call, source },
             Failure::Protocol(reason) => NetlinkError::Protocol {
@@ -515,8 +512,17 @@ mod tests {
         assert!(parse_reply(&long).is_err());
         let mut body = (-1i32).to_ne_bytes().to_vec();
         body.extend_from_slice(&[0u8; 16]);
+        body.extend(nla(NLMSGERR_ATTR_OFFS, &8u32.to_ne_bytes()));
         body.extend_from_slice(&[200, 0, 1, 0]);
-        assert!(parse_reply(&msg(NLMSG_ERROR, NLM_F_ACK_TLVS | NLM_F_CAPPED, 1, &body)).is_err());
+        // A bad extended-ack attribute loses the text after it, never the errno.
+        let r = parse_reply(&msg(NLMSG_ERROR, NLM_F_ACK_TLVS | NLM_F_CAPPED, 1, &body)).unwrap();
+        let ReplyBody::Error(e) = &r[0].body else {
+            panic!("{r:?}")
+        };
+        assert_eq!(
+            (e.errno, e.offset, e.ext_ack.as_deref()),
+            (1, Some(8), None)
+        );
         let mut x = 0x1234_5678u32;
         for _ in 0..2000 {
             let mut b = good.clone();

@@ -1,36 +1,27 @@
-//! The `rbpf-load` binary, run as a user would (built by `make build` before the tests).
+//! The `rbpf-load` binary for tests that read its standard output alone, or its JSON
+//! (the rest is in [`crate::cli`]).
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 
-/// target/debug/rbpf-load.
+/// target/debug/rbpf-load (built by `make build`).
 pub fn bin() -> PathBuf {
-    let p = crate::root().join("target/debug/rbpf-load");
-    assert!(
-        p.exists(),
-        "{} is missing: run `make build` (or `make test`) first",
-        p.display()
-    );
-    p
+    crate::cli::bin_path()
 }
 
-/// Run `rbpf-load ARGS`; returns the whole output, whatever the exit status.
+/// Run `rbpf-load ARGS`; the whole output, whatever the exit status.
 pub fn rbpf_load(args: &[&str]) -> Output {
-    Command::new(bin())
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run rbpf-load {args:?}: {e}"))
+    crate::cli::rbpf_load(args)
 }
 
-/// Run `rbpf-load ARGS`, which must succeed; returns standard output.
+/// Run `rbpf-load ARGS`, which must succeed; returns standard output only.
 pub fn rbpf_load_ok(args: &[&str]) -> String {
     let out = rbpf_load(args);
     assert!(
         out.status.success(),
-        "rbpf-load {args:?} failed ({}):\n{}{}",
+        "rbpf-load {args:?} failed ({}):\n{}",
         out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        crate::cli::text(&out)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }

@@ -3,8 +3,10 @@
 //! of the built BPF objects.
 
 pub mod bin;
+pub mod cli;
 pub mod kernel;
 pub mod lab;
+pub mod pins;
 
 use std::path::PathBuf;
 

@@ -3,44 +3,21 @@
 //! BPF program (fentry/fexit on BPF, with attach_prog_fd).
 
 use super::{AttachError, Result};
-use crate::btf::{kind, Btf, Kind};
+use crate::btf::{kind, Btf};
 use crate::sys::{self, ObjKind};
 use std::os::fd::{AsFd, BorrowedFd};
 
 const VMLINUX: &str = "/sys/kernel/btf/vmlinux";
 
 fn kernel_btf() -> Result<Btf> {
-    let data = std::fs::read(VMLINUX).map_err(|source| AttachError::Tracefs {
-        what: format!("read {VMLINUX}"),
-        source,
-    })?;
-    Btf::parse(&data).map_err(|source| AttachError::Btf {
+    Btf::kernel().map_err(|source| AttachError::Btf {
         btf: VMLINUX.into(),
         source,
     })
 }
 
-fn name_at(btf: &Btf, off: u32) -> Option<&str> {
-    let s = btf.strings.get(off as usize..)?;
-    let end = s.iter().position(|&b| b == 0)?;
-    std::str::from_utf8(s.get(..end)?).ok()
-}
-
-fn kind_of(k: &Kind) -> u8 {
-    match k {
-        Kind::Func { .. } => kind::FUNC,
-        Kind::Typedef { .. } => kind::TYPEDEF,
-        _ => kind::UNKN,
-    }
-}
-
-/// The id of the first type of BTF kind `want` named `name`.
 fn find(btf: &Btf, want: u8, name: &str) -> Option<u32> {
-    btf.types
-        .iter()
-        .enumerate()
-        .find(|(_, t)| kind_of(&t.kind) == want && name_at(btf, t.name_off) == Some(name))
-        .and_then(|(id, _)| u32::try_from(id).ok())
+    btf.find_by_name(name, want)
 }
 
 /// The BTF id of kernel function `name` (a FUNC in vmlinux BTF): the attach_btf_id of an

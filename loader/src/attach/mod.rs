@@ -283,6 +283,21 @@ pub fn attach_tracing(prog: BorrowedFd, kind: Tracing) -> Result<Link> {
         }
         Err(source) => Err(AttachError::Sys { what, source }),
     }
+    // (Some kernels refuse trampolines earlier, at PROG_LOAD: see tracing_load_error.)
+}
+
+/// Explain a failed BPF_PROG_LOAD of a tracing program: kernels that refuse trampolines
+/// answer EPERM already at load time (this is where the trampoline is prepared on some
+/// kernels), which becomes [`AttachError::TrampolineRefused`] naming `prog`; any other
+/// failure stays a plain [`AttachError::Sys`]. The loader calls this for fentry/fexit/
+/// fmod_ret/lsm programs.
+pub fn tracing_load_error(prog: &str, kind: Tracing, source: SysError) -> AttachError {
+    let what = format!("prog '{prog}' ({})", kind.name());
+    if kind.uses_trampoline() && source.errno() == Some(libc::EPERM) {
+        AttachError::TrampolineRefused { what, source }
+    } else {
+        AttachError::Sys { what, source }
+    }
 }
 
 /// Attach `prog` to an open perf event (tracepoint, kprobe, uprobe): a perf link

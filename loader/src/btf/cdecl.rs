@@ -4,7 +4,11 @@
 
 use super::spec::MAX_DEPTH;
 use super::{linkage, Btf, Kind};
+use std::cell::Cell;
 use std::fmt::Write;
+
+/// Types printed for one declaration at most (inlined anonymous members included).
+const MAX_NODES: u32 = 20_000;
 
 fn tabs(n: usize) -> String {
     "\t".repeat(n)
@@ -19,6 +23,7 @@ impl Btf {
             return format!("/* no type id {id} */");
         };
         let name = self.name(id);
+        let budget = &Cell::new(MAX_NODES);
         match &t.kind {
             Kind::Struct { members, .. } | Kind::Union { members, .. } if !name.is_empty() => {
                 let kw = if matches!(t.kind, Kind::Struct { .. }) {
@@ -29,7 +34,7 @@ impl Btf {
                 if members.is_empty() {
                     return format!("{kw} {name} {{}};");
                 }
-                format!("{kw} {name} {{\n{}}};", self.body(id, 1, 0))
+                format!("{kw} {name} {{\n{}}};", self.body(id, 1, 0, budget))
             }
             Kind::Enum { .. } | Kind::Enum64 { .. } if !name.is_empty() => {
                 format!("enum {name} {{\n{}}};", self.enum_body(id, 1))
@@ -37,12 +42,20 @@ impl Btf {
             Kind::Fwd { union } => {
                 format!("{} {name};", if *union { "union" } else { "struct" })
             }
-            Kind::Typedef { ty } => format!("typedef {};", self.decl(*ty, name, 0, 0)),
+            Kind::Typedef { ty } => format!("typedef {};", self.decl(*ty, name, 0, 0, budget)),
             Kind::Func { proto, linkage: l } => {
-                format!("{}{};", linkage_prefix(*l), self.decl(*proto, name, 0, 0))
+                format!(
+                    "{}{};",
+                    linkage_prefix(*l),
+                    self.decl(*proto, name, 0, 0, budget)
+                )
             }
             Kind::Var { ty, linkage: l } => {
-                format!("{}{};", linkage_prefix(*l), self.decl(*ty, name, 0, 0))
+                format!(
+                    "{}{};",
+                    linkage_prefix(*l),
+                    self.decl(*ty, name, 0, 0, budget)
+                )
             }
             Kind::Datasec { size, vars } => {
                 let mut s = format!("/* section \"{name}\", {size} bytes */");
@@ -68,7 +81,7 @@ impl Btf {
                     String::new()
                 }
             ),
-            _ => self.decl(id, "", 0, 0),
+            _ => self.decl(id, "", 0, 0, budget),
         }
     }
 
@@ -99,7 +112,7 @@ impl Btf {
     }
 
     /// Members of struct/union `id`, one per line at `indent` tabs.
-    fn body(&self, id: u32, indent: usize, depth: u32) -> String {
+    fn body(&self, id: u32, indent: usize, depth: u32, budget: &Cell<u32>) -> String {
         let mut s = String::new();
         for m in self.types[id as usize].kind.members() {
             let name = self.str_at(m.name_off).unwrap_or("?");
@@ -107,7 +120,7 @@ impl Btf {
                 s,
                 "{}{}",
                 tabs(indent),
-                self.decl(m.ty, name, indent, depth + 1)
+                self.decl(m.ty, name, indent, depth + 1, budget)
             );
             if m.bitfield_size != 0 {
                 let _ = write!(s, ": {}", m.bitfield_size);
@@ -139,7 +152,7 @@ impl Btf {
 
     /// Type `id` declaring `inner` (a name, possibly already wrapped in `*`, `[n]`, `(...)`):
     /// C's inside-out declarator syntax.
-    fn decl(&self, id: u32, inner: &str, indent: usize, depth: u32) -> String {
+    fn decl(&self, id: u32, inner: &str, indent: usize, depth: u32, budget: &Cell<u32>) -> String {
         let with = |base: &str| {
             if inner.is_empty() {
                 base.to_string()
@@ -150,6 +163,11 @@ impl Btf {
         if depth > MAX_DEPTH {
             return with("/* too deep */");
         }
+        // Hostile BTF can share anonymous types so that inlining them grows exponentially.
+        if budget.get() == 0 {
+            return with("/* too large */");
+        }
+        budget.set(budget.get() - 1);
         let Ok(t) = self.get(id) else {
             return with(&format!("/* bad type id {id} */"));
         };
@@ -168,7 +186,7 @@ impl Btf {
                 } else if t.kind.members().is_empty() {
                     with(&format!("{kw} {{}}"))
                 } else {
-                    let body = self.body(id, indent + 1, depth);
+                    let body = self.body(id, indent + 1, depth, budget);
                     with(&format!("{kw} {{\n{body}{}}}", tabs(indent)))
                 }
             }
@@ -202,7 +220,7 @@ impl Btf {
                 } else {
                     format!("*{inner}")
                 };
-                self.decl(*ty, &inner, indent, depth + 1)
+                self.decl(*ty, &inner, indent, depth + 1, budget)
             }
             Kind::Const { ty } | Kind::Volatile { ty } | Kind::Restrict { ty } => {
                 let q = match t.kind {
@@ -217,10 +235,10 @@ impl Btf {
                     } else {
                         format!("{q} {inner}")
                     };
-                    self.decl(*ty, &inner, indent, depth + 1)
+                    self.decl(*ty, &inner, indent, depth + 1, budget)
                 } else {
                     // `const` on an array of `const` elements is said once.
-                    let rest = self.decl(*ty, inner, indent, depth + 1);
+                    let rest = self.decl(*ty, inner, indent, depth + 1, budget);
                     if rest.starts_with(&format!("{q} ")) {
                         rest
                     } else {
@@ -228,9 +246,13 @@ impl Btf {
                     }
                 }
             }
-            Kind::Array { elem, nelems, .. } => {
-                self.decl(*elem, &format!("{inner}[{nelems}]"), indent, depth + 1)
-            }
+            Kind::Array { elem, nelems, .. } => self.decl(
+                *elem,
+                &format!("{inner}[{nelems}]"),
+                indent,
+                depth + 1,
+                budget,
+            ),
             Kind::FuncProto { ret, params } => {
                 let ps: Vec<String> = if params.is_empty() {
                     vec!["void".to_string()]
@@ -243,7 +265,7 @@ impl Btf {
                                 "...".to_string()
                             } else {
                                 let pname = self.str_at(p.name_off).unwrap_or("");
-                                self.decl(p.ty, pname, indent, depth + 1)
+                                self.decl(p.ty, pname, indent, depth + 1, budget)
                             }
                         })
                         .collect()
@@ -253,9 +275,10 @@ impl Btf {
                     &format!("{inner}({})", ps.join(", ")),
                     indent,
                     depth + 1,
+                    budget,
                 )
             }
-            Kind::TypeTag { ty, .. } => self.decl(*ty, inner, indent, depth + 1),
+            Kind::TypeTag { ty, .. } => self.decl(*ty, inner, indent, depth + 1, budget),
             Kind::Func { .. } | Kind::Var { .. } | Kind::Datasec { .. } | Kind::DeclTag { .. } => {
                 with(name)
             }

@@ -298,14 +298,17 @@ fn field_value(btf: &Btf, spec: &FieldSpec, k: u32) -> Result<u64> {
     let bit_off = spec.bit_offset;
     let (byte_off, byte_sz, bit_sz) = if spec.bitfield_size == 0 {
         let sz = btf.resolve_size(spec.field_ty)?;
-        (bit_off / 8, sz, sz * 8)
+        let bits = sz.checked_mul(8).ok_or_else(|| {
+            BtfError::Malformed(format!("{}: size {sz} overflows", spec.describe(btf)))
+        })?;
+        (bit_off / 8, sz, bits)
     } else {
         // Smallest naturally aligned load, starting at the member type's size, that holds
         // every bit of the field.
         let bit_sz = spec.bitfield_size as u64;
         let mut sz = btf.resolve_size(mt_id)?.max(1);
         let mut off = bit_off / 8 / sz * sz;
-        while bit_off + bit_sz - off * 8 > sz * 8 {
+        while (bit_off - off * 8).saturating_add(bit_sz) > sz.saturating_mul(8) {
             if sz >= 8 {
                 return Err(BtfError::Malformed(format!(
                     "bitfield {} does not fit in a 64-bit load",
@@ -327,8 +330,9 @@ fn field_value(btf: &Btf, spec: &FieldSpec, k: u32) -> Result<u64> {
         relo::FIELD_BYTE_OFFSET => Ok(byte_off),
         relo::FIELD_BYTE_SIZE => Ok(byte_sz),
         // Little-endian: the field's top bit goes to bit 63, then down to bit 0.
-        relo::FIELD_LSHIFT_U64 => 64u64
-            .checked_sub(bit_off + bit_sz - byte_off * 8)
+        relo::FIELD_LSHIFT_U64 => (bit_off - byte_off * 8)
+            .checked_add(bit_sz)
+            .and_then(|end| 64u64.checked_sub(end))
             .ok_or_else(shift_err),
         relo::FIELD_RSHIFT_U64 => 64u64.checked_sub(bit_sz).ok_or_else(shift_err),
         _ => Err(BtfError::Malformed(format!(
@@ -360,9 +364,9 @@ fn resolve_type(k: u32, root: u32, local: &Btf, target: &Btf) -> Result<Resolved
     let mut hit: Option<(u32, u64)> = None;
     for &c in &cands {
         let ok = if k == relo::TYPE_MATCHES {
-            types_match(local, root, target, c, false, 0)?
+            types_match(local, root, target, c)?
         } else {
-            types_compat(local, root, target, c, 0)?
+            types_compat(local, root, target, c)?
         };
         if !ok {
             continue;
@@ -463,13 +467,39 @@ fn resolve_enumval(k: u32, access: &str, root: u32, local: &Btf, target: &Btf) -
 /// Are local type `lid` and target type `tid` the same shape, for the type-based kinds?
 /// Names were matched at the root; below it pointers, arrays and prototypes are compared
 /// structurally, composites and enums by kind only.
-pub fn types_compat(local: &Btf, lid: u32, target: &Btf, tid: u32, depth: u32) -> Result<bool> {
+pub fn types_compat(local: &Btf, lid: u32, target: &Btf, tid: u32) -> Result<bool> {
+    compat_rec(local, lid, target, tid, 0, &mut 0)
+}
+
+/// Work allowed for one comparison: deep enough for any real type, bounded for hostile
+/// BTF whose shared sub-types would make a naive walk exponential.
+const MAX_STEPS: u32 = 200_000;
+
+fn step(steps: &mut u32, depth: u32, lid: u32, tid: u32) -> Result<()> {
+    *steps += 1;
     if depth > MAX_DEPTH {
         return Err(BtfError::Loop {
             id: lid,
             depth: MAX_DEPTH,
         });
     }
+    if *steps > MAX_STEPS {
+        return Err(BtfError::Malformed(format!(
+            "comparing local type {lid} with target type {tid} takes more than {MAX_STEPS} steps"
+        )));
+    }
+    Ok(())
+}
+
+fn compat_rec(
+    local: &Btf,
+    lid: u32,
+    target: &Btf,
+    tid: u32,
+    depth: u32,
+    steps: &mut u32,
+) -> Result<bool> {
+    step(steps, depth, lid, tid)?;
     let lid = local.skip_mods_and_typedefs(lid)?;
     let tid = target.skip_mods_and_typedefs(tid)?;
     let (l, t) = (&local.get(lid)?.kind, &target.get(tid)?.kind);
@@ -479,10 +509,10 @@ pub fn types_compat(local: &Btf, lid: u32, target: &Btf, tid: u32, depth: u32) -
     Ok(match (l, t) {
         (Kind::Int { offset: lo, .. }, Kind::Int { offset: to, .. }) => *lo == 0 && *to == 0,
         (Kind::Ptr { ty: a }, Kind::Ptr { ty: b }) => {
-            types_compat(local, *a, target, *b, depth + 1)?
+            compat_rec(local, *a, target, *b, depth + 1, steps)?
         }
         (Kind::Array { elem: a, .. }, Kind::Array { elem: b, .. }) => {
-            types_compat(local, *a, target, *b, depth + 1)?
+            compat_rec(local, *a, target, *b, depth + 1, steps)?
         }
         (
             Kind::FuncProto {
@@ -494,11 +524,11 @@ pub fn types_compat(local: &Btf, lid: u32, target: &Btf, tid: u32, depth: u32) -
                 params: tp,
             },
         ) => {
-            if lp.len() != tp.len() || !types_compat(local, *lr, target, *tr, depth + 1)? {
+            if lp.len() != tp.len() || !compat_rec(local, *lr, target, *tr, depth + 1, steps)? {
                 return Ok(false);
             }
             for (a, b) in lp.iter().zip(tp) {
-                if !types_compat(local, a.ty, target, b.ty, depth + 1)? {
+                if !compat_rec(local, a.ty, target, b.ty, depth + 1, steps)? {
                     return Ok(false);
                 }
             }
@@ -521,20 +551,20 @@ pub fn types_compat(local: &Btf, lid: u32, target: &Btf, tid: u32, depth: u32) -
 /// every local member and enumerator exists in the target with a matching type, integers
 /// agree in size and signedness, arrays in length. Behind a pointer, a named composite
 /// matches by name alone (a forward declaration is enough).
-pub fn types_match(
+pub fn types_match(local: &Btf, lid: u32, target: &Btf, tid: u32) -> Result<bool> {
+    match_rec(local, lid, target, tid, false, 0, &mut 0)
+}
+
+fn match_rec(
     local: &Btf,
     lid: u32,
     target: &Btf,
     tid: u32,
     behind_ptr: bool,
     depth: u32,
+    steps: &mut u32,
 ) -> Result<bool> {
-    if depth > MAX_DEPTH {
-        return Err(BtfError::Loop {
-            id: lid,
-            depth: MAX_DEPTH,
-        });
-    }
+    step(steps, depth, lid, tid)?;
     let lid = local.skip_mods_and_typedefs(lid)?;
     let tid = target.skip_mods_and_typedefs(tid)?;
     let (l, t) = (&local.get(lid)?.kind, &target.get(tid)?.kind);
@@ -578,7 +608,7 @@ pub fn types_match(
                     return Ok(false);
                 };
                 if m.bitfield_size != tmem.bitfield_size
-                    || !types_match(local, m.ty, target, tmem.ty, false, depth + 1)?
+                    || !match_rec(local, m.ty, target, tmem.ty, false, depth + 1, steps)?
                 {
                     return Ok(false);
                 }
@@ -607,7 +637,7 @@ pub fn types_match(
         ) => ls == ts && (le & int_encoding::SIGNED) == (te & int_encoding::SIGNED),
         (Kind::Float { size: a }, Kind::Float { size: b }) => a == b,
         (Kind::Ptr { ty: a }, Kind::Ptr { ty: b }) => {
-            types_match(local, *a, target, *b, true, depth + 1)?
+            match_rec(local, *a, target, *b, true, depth + 1, steps)?
         }
         (
             Kind::Array {
@@ -620,7 +650,7 @@ pub fn types_match(
                 nelems: nb,
                 ..
             },
-        ) => na == nb && types_match(local, *a, target, *b, false, depth + 1)?,
+        ) => na == nb && match_rec(local, *a, target, *b, false, depth + 1, steps)?,
         (
             Kind::FuncProto {
                 ret: lr,
@@ -631,11 +661,12 @@ pub fn types_match(
                 params: tp,
             },
         ) => {
-            if lp.len() != tp.len() || !types_match(local, *lr, target, *tr, false, depth + 1)? {
+            if lp.len() != tp.len() || !match_rec(local, *lr, target, *tr, false, depth + 1, steps)?
+            {
                 return Ok(false);
             }
             for (a, b) in lp.iter().zip(tp) {
-                if !types_match(local, a.ty, target, b.ty, false, depth + 1)? {
+                if !match_rec(local, a.ty, target, b.ty, false, depth + 1, steps)? {
                     return Ok(false);
                 }
             }

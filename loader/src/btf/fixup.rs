@@ -123,15 +123,20 @@ impl Btf {
         };
         for v in vars.iter_mut() {
             let (var_name, var_linkage) = self.var_of(sec, v.ty)?;
-            // Static variables are addressed section-relative in place; externs have no symbol.
-            if var_linkage == linkage::STATIC || var_linkage == linkage::EXTERN {
+            if var_linkage == linkage::EXTERN {
                 continue;
             }
-            let off = sym_offset(sec, &var_name).ok_or_else(|| {
-                BtfError::Malformed(format!(
-                    "DATASEC '{sec}': no ELF symbol for VAR '{var_name}'"
-                ))
-            })?;
+            // clang writes static variables' offsets in place (a section-relative
+            // relocation); global ones are left 0 for the symbol table to say.
+            let off = match sym_offset(sec, &var_name) {
+                Some(off) => off,
+                None if var_linkage == linkage::STATIC => v.offset,
+                None => {
+                    return Err(BtfError::Malformed(format!(
+                        "DATASEC '{sec}': no ELF symbol for VAR '{var_name}'"
+                    )))
+                }
+            };
             if off != v.offset {
                 notes.push(format!(
                     "DATASEC '{sec}': VAR '{var_name}' offset {} -> {off} (ELF symbol value)",

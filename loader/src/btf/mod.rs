@@ -5,6 +5,10 @@
 //! - `types[id]` is type `id`; `types[0]` is `void`.
 //! - [`Btf::fixup_for_load`] sets DATASEC sizes and VAR offsets from the ELF.
 //! - [`ext::BtfExt`] is `.BTF.ext` (func_info, line_info, CO-RE records).
+//!
+//! Stages, one file each: `parse.rs` (bytes -> types), `index.rs` (names -> ids),
+//! `write.rs` (types -> bytes, adding strings and types), `fixup.rs` (what BTF_LOAD needs),
+//! `ext.rs` (.BTF.ext), `spec.rs` + `core.rs` (CO-RE), `cdecl.rs` (C declarations).
 
 mod cdecl;
 pub mod core;

@@ -78,6 +78,11 @@ fn malformed(msg: String) -> BtfError {
     BtfError::Malformed(msg)
 }
 
+fn add_bits(a: u64, b: u64) -> Result<u64> {
+    a.checked_add(b)
+        .ok_or_else(|| malformed("field offset overflows".to_string()))
+}
+
 fn mul_bits(i: u32, size: u64) -> Result<u64> {
     (i as u64)
         .checked_mul(size)
@@ -122,7 +127,7 @@ pub fn field_spec(btf: &Btf, root: u32, access: &str) -> Result<FieldSpec> {
                         members.len()
                     ))
                 })?;
-                spec.bit_offset += m.bit_offset as u64;
+                spec.bit_offset = add_bits(spec.bit_offset, m.bit_offset as u64)?;
                 let name = btf.str_at(m.name_off)?;
                 if !name.is_empty() {
                     spec.access.push(Access::Member {
@@ -139,7 +144,8 @@ pub fn field_spec(btf: &Btf, root: u32, access: &str) -> Result<FieldSpec> {
                         "access '{access}': index {i} of a {nelems}-element array"
                     )));
                 }
-                spec.bit_offset += mul_bits(i, btf.resolve_size(*elem)?)?;
+                spec.bit_offset =
+                    add_bits(spec.bit_offset, mul_bits(i, btf.resolve_size(*elem)?)?)?;
                 spec.access.push(Access::Index(i));
                 cur = *elem;
                 spec.bitfield_size = 0;
@@ -249,7 +255,7 @@ impl FieldSpec {
                     if !fields_compat(local, *local_ty, target, m.ty, 0)? {
                         return Ok(None);
                     }
-                    t.bit_offset += off;
+                    t.bit_offset = add_bits(t.bit_offset, off)?;
                     cur = m.ty;
                     t.bitfield_size = m.bitfield_size;
                 }
@@ -261,7 +267,8 @@ impl FieldSpec {
                     if nelems != 0 && *i >= nelems {
                         return Ok(None);
                     }
-                    t.bit_offset += mul_bits(*i, target.resolve_size(elem)?)?;
+                    t.bit_offset =
+                        add_bits(t.bit_offset, mul_bits(*i, target.resolve_size(elem)?)?)?;
                     t.raw.push(*i);
                     cur = elem;
                     t.bitfield_size = 0;
@@ -299,7 +306,7 @@ fn find_member(
             if is_composite(&btf.get(inner)?.kind) {
                 raw.push(i as u32);
                 if let Some((off, found)) = find_member(btf, inner, name, raw, depth + 1)? {
-                    return Ok(Some((m.bit_offset as u64 + off, found)));
+                    return Ok(Some((add_bits(m.bit_offset as u64, off)?, found)));
                 }
                 raw.pop();
             }

@@ -147,6 +147,14 @@ fn split_btf_continues_the_base() {
     assert_eq!(split.find_by_name("x", kind::TYPEDEF), Some(6));
     assert_eq!(split.resolve_size(6).unwrap(), 8);
     assert_eq!(split.own_ids(), 5..7);
+    assert_eq!(split.to_bytes().unwrap(), blob(&types, b"x\0"));
+    let mut grown = split.clone();
+    let y = grown.add_string("y");
+    assert_eq!(
+        y as usize,
+        STRS.len() + 2,
+        "split strings continue the base's"
+    );
     let bad = vec![0, info(kind::PTR, 0, false), 9];
     assert!(Btf::parse_split(&blob(&bad, b"x\0"), &base).is_err());
 }
@@ -267,4 +275,25 @@ fn fixup_sizes_offsets_sorting_and_externs() {
             .contains("DATASEC '.data': no ELF symbol for VAR 'b'"),
         "{e}"
     );
+}
+
+/// Anonymous structs each holding two of the previous one: inlining is 2^40 lines.
+fn doubling_chain(named_top: bool) -> Btf {
+    let mut types = vec![1, info(kind::INT, 0, false), 4, (1 << 24) | 32];
+    for k in 2..=41u32 {
+        let name = if named_top && k == 41 { 5 } else { 0 };
+        types.extend([name, info(kind::STRUCT, 2, false), 8]);
+        types.extend([7, k - 1, 0, 9, k - 1, 32]);
+    }
+    Btf::parse(&blob(&types, b"\0int\0s\0a\0b\0")).unwrap()
+}
+
+#[test]
+fn hostile_sharing_is_bounded() {
+    let btf = doubling_chain(true);
+    let s = btf.c_decl(41);
+    assert!(s.len() < 50_000_000 && s.contains("too"), "{}", s.len());
+    // The same shape on both sides of a type comparison: bounded, an error at worst.
+    let r = crate::btf::core::types_match(&btf, 41, &btf, 41);
+    assert!(r.is_err() || r.unwrap());
 }

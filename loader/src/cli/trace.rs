@@ -5,7 +5,6 @@ use super::args::AttachArgs;
 use super::util::{ensure_bpffs, load_error};
 use super::{CliError, CliResult};
 use crate::attach::{self, Link, Tracing};
-use crate::btf::kind;
 use crate::events::{PerfEventArray, RingBuf};
 use crate::load::{self, LoadOptions, Loaded};
 use crate::obj::{map_type, Object, Program};
@@ -146,6 +145,14 @@ fn attach_one(prog: std::os::fd::BorrowedFd, def: &SectionDef, p: &Program) -> C
             attach::attach_tracing(prog, kind)
         }
         AttachKind::Kprobe { ret } => attach::attach_kprobe(prog, &arg()?, 0, ret),
+        // uprobe/PATH:SYMBOL, as libbpf spells it.
+        AttachKind::Uprobe { ret } => {
+            let a = arg()?;
+            let (path, sym) = a
+                .rsplit_once(':')
+                .ok_or_else(|| CliError::new(format!("section '{}': expected uprobe/PATH:SYMBOL", p.section)))?;
+            attach::attach_uprobe(prog, std::path::Path::new(path), sym, 0, ret, None)
+        }
         _ => {
             return Err(CliError::new(format!(
                 "prog '{}' (section '{}') is not attached by rbpf-load: load it with `rbpf-load load --pin DIR` and attach it yourself",
@@ -201,7 +208,7 @@ fn wait_with(a: &AttachArgs, obj: &Object, loaded: &Loaded, sigfd: SignalFd) -> 
             Some(t) => Some(
                 obj.btf
                     .as_ref()
-                    .and_then(|b| b.find_by_name(t, kind::STRUCT))
+                    .and_then(|b| crate::events::format::record_type(b, t))
                     .ok_or_else(|| {
                         CliError::new(format!(
                             "--events {spec}: no struct '{t}' in the object's BTF"

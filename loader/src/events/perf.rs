@@ -192,7 +192,16 @@ fn read_ring(
             ));
         }
         record.resize(size, 0);
-        r.ring.copy_from(tail, record);
+        if !r.ring.copy_from(tail, record) {
+            r.ring.set_tail(head);
+            return Err(corrupt(
+                tail,
+                format!(
+                    "record size {size} exceeds the {}-byte ring",
+                    r.ring.data_size()
+                ),
+            ));
+        }
         let kind = u32::from_ne_bytes([record[0], record[1], record[2], record[3]]);
         match kind {
             PERF_RECORD_SAMPLE => {

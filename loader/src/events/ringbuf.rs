@@ -94,17 +94,15 @@ impl RingBuf {
         self.read(f)
     }
 
-    /// Consume every committed record without waiting. Stops at the first record still
-    /// being written (busy); the next call continues there.
+    /// Consume the records committed when the call starts, without waiting. Stops at the
+    /// first record still being written (busy); the next call continues there. Bounded, so
+    /// a callback whose own actions produce records cannot keep it going for ever.
     pub fn read(&mut self, mut f: impl FnMut(&[u8])) -> Result<usize> {
         let size = self.ring.data_size() as u64;
         let mut cons = self.ring.consumer_pos();
+        let prod = self.ring.producer_pos();
         let mut n = 0;
-        loop {
-            let prod = self.ring.producer_pos();
-            if cons >= prod {
-                break;
-            }
+        while cons < prod {
             let word = self.ring.header_len(cons);
             if word & BUSY_BIT != 0 {
                 break;
