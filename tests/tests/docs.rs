@@ -43,6 +43,8 @@ struct Block {
 
 #[derive(Debug, Default)]
 struct Lesson {
+    /// The file has a `<!-- doctest -->` header: its author declared the names to replace.
+    declared: bool,
     lab: Option<[String; 4]>,
     unique: Vec<String>,
     blocks: Vec<Block>,
@@ -55,6 +57,12 @@ fn parse(text: &str) -> Result<Lesson, String> {
     while i < lines.len() {
         let l = lines[i].trim_end();
         if l.trim_start().starts_with("<!-- doctest") {
+            lesson.declared = true;
+            // `<!-- doctest -->` on one line: nothing to declare.
+            if l.contains("-->") {
+                i += 1;
+                continue;
+            }
             i += 1;
             while i < lines.len() && !lines[i].contains("-->") {
                 let h = lines[i].trim();
@@ -81,6 +89,13 @@ fn parse(text: &str) -> Result<Lesson, String> {
             continue;
         }
         let Some(tag) = l.trim_start().strip_prefix("```console") else {
+            // Any other fenced block is text, even if it shows a header or commands.
+            if l.trim_start().starts_with("```") {
+                i += 1;
+                while i < lines.len() && !lines[i].trim_start().starts_with("```") {
+                    i += 1;
+                }
+            }
             i += 1;
             continue;
         };
@@ -348,6 +363,13 @@ fn run_lesson(file: &str, must_have_commands: bool) {
     if runnable.is_empty() {
         return;
     }
+    // Commands that name devices must never run against the host's: without the header
+    // nothing says which names to replace, so nothing runs.
+    assert!(
+        lesson.declared,
+        "{file}: console blocks but no `<!-- doctest ... -->` header; declare the lab and the \
+         names to make unique (an empty `<!-- doctest -->` if there are none)"
+    );
     let names = Names::new(&lesson);
     for b in runnable {
         for c in &b.commands {
@@ -444,6 +466,10 @@ fn the_format() {
     assert!(parse("```console\noutput first\n```\n").is_err());
     assert!(parse("```console\n$ x\n").is_err());
     assert!(parse("```console weird\n```\n").is_err());
+    assert!(parse("<!-- doctest -->\n").unwrap().declared);
+    assert!(!parse("```console\n$ x\n```\n").unwrap().declared);
+    let shown = parse("```text\n<!-- doctest\nlab: a b c d\n-->\n```\n").unwrap();
+    assert!(!shown.declared && shown.lab.is_none());
 
     assert!(line_matches("prog id <id> 'x'", "prog id 42 'x'"));
     assert!(!line_matches("prog id <id> 'x'", "prog id  'x'"));
