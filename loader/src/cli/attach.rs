@@ -121,15 +121,15 @@ pub fn run(a: &AttachArgs, netns: Option<&str>) -> CliResult {
         log_level: if a.verbose { 2 } else { 1 },
         explain: a
             .explain
-            .then(|| Box::new(|s: &str| println!("[explain] {s}")) as load::Narrator),
+            .then(|| Box::new(|s: &str| explain_line!("{s}")) as load::Narrator),
         ..Default::default()
     };
     if let Some(t) = &a.target {
         opts.targets.insert(prog.name.clone(), target_prog(t)?);
     }
     if a.explain {
-        println!(
-            "[explain] prog '{}' is {} ({}), decided by {why}",
+        explain_line!(
+            "prog '{}' is {} ({}), decided by {why}",
             prog.name,
             load::type_name(&def),
             attach_word(&def)
@@ -153,7 +153,7 @@ pub fn run(a: &AttachArgs, netns: Option<&str>) -> CliResult {
             .set_tail_call(&map, idx, &p)
             .map_err(|e| CliError::new(e.to_string()))?;
         if a.explain {
-            println!("[explain] map '{map}' slot {idx} = prog '{p}'");
+            explain_line!("map '{map}' slot {idx} = prog '{p}'");
         }
     }
     let lp = loaded
@@ -210,7 +210,7 @@ fn nl() -> CliResult<Handle> {
 pub fn nl_explained(explain: bool) -> CliResult<Handle> {
     let mut h = nl()?;
     if explain {
-        h.set_explain(Box::new(|s: &str| println!("[explain] {s}")));
+        h.set_explain(Box::new(|s: &str| explain_line!("{s}")));
     }
     Ok(h)
 }
@@ -218,7 +218,7 @@ pub fn nl_explained(explain: bool) -> CliResult<Handle> {
 fn explain(on: bool, lines: &[&str]) {
     if on {
         for l in lines {
-            println!("[explain] {l}");
+            explain_line!("{l}");
         }
     }
 }
@@ -389,11 +389,11 @@ fn attach_net(
         }
     };
     if a.explain {
-        println!("[explain] -- pin programs and maps in bpffs");
+        explain_line!("-- pin programs and maps in bpffs");
         for p in &pinned {
-            println!("[explain] bpf(BPF_OBJ_PIN, \"{}\")", p.display());
+            explain_line!("bpf(BPF_OBJ_PIN, \"{}\")", p.display());
         }
-        println!("[explain]    why: when rbpf-load exits its fds close. The device keeps the attached program, but the kernel empties a PROG_ARRAY when its last user reference (an fd or a pin) goes, and the tail calls would silently stop; a pin is such a reference, and lets `map dump` and `detach` find everything later");
+        explain_line!("   why: when rbpf-load exits its fds close. The device keeps the attached program, but the kernel empties a PROG_ARRAY when its last user reference (an fd or a pin) goes, and the tail calls would silently stop; a pin is such a reference, and lets `map dump` and `detach` find everything later");
     }
     att.pin_dir = Some(dir);
     // What we replaced is not attached any more: its pins go.
@@ -401,10 +401,7 @@ fn attach_net(
     if !old.is_empty() {
         for d in pins::remove_for_progs(&old) {
             if a.explain {
-                println!(
-                    "[explain] removed the pins of the replaced program: {}",
-                    d.display()
-                );
+                explain_line!("removed the pins of the replaced program: {}", d.display());
             }
         }
     }

@@ -24,7 +24,7 @@ pub fn run(a: &DetachArgs, netns: Option<&str>) -> CliResult {
             return Err(CliError::new(format!("{dev}: no XDP program attached")));
         }
         if a.explain {
-            println!("[explain]    detach: RTM_SETLINK with IFLA_XDP_FD -1 in the mode the program is attached in; the device drops its reference to the program");
+            explain_line!("   detach: RTM_SETLINK with IFLA_XDP_FD -1 in the mode the program is attached in; the device drops its reference to the program");
         }
         h.xdp_detach(ifindex, XdpMode::Auto, None)
             .map_err(|e| CliError::new(e.to_string()))?;
@@ -61,7 +61,7 @@ pub fn run(a: &DetachArgs, netns: Option<&str>) -> CliResult {
         )));
     }
     if a.explain {
-        println!("[explain]    detach: RTM_DELTFILTER for each matching filter, by parent (clsact {}), priority and handle", dir.as_str());
+        explain_line!("   detach: RTM_DELTFILTER for each matching filter, by parent (clsact {}), priority and handle", dir.as_str());
     }
     for f in &filters {
         h.tc_detach(ifindex, f.direction, f.priority, f.handle)

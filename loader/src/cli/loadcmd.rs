@@ -29,7 +29,7 @@ pub fn run(a: &LoadArgs) -> CliResult {
         log_level: if a.verbose { 2 } else { 1 },
         explain: a
             .explain
-            .then(|| Box::new(|s: &str| println!("[explain] {s}")) as load::Narrator),
+            .then(|| Box::new(|s: &str| explain_line!("{s}")) as load::Narrator),
         ..Default::default()
     };
     let loaded = match load::load(&obj, &opts(None)) {
@@ -115,9 +115,9 @@ pub fn run(a: &LoadArgs) -> CliResult {
                 .map_err(|e| CliError::new(e.to_string()))?;
             if a.explain {
                 for p in &pins {
-                    println!("[explain] bpf(BPF_OBJ_PIN, \"{}\")", p.display());
+                    explain_line!("bpf(BPF_OBJ_PIN, \"{}\")", p.display());
                 }
-                println!("[explain]    why: a pin in bpffs is a reference: the objects stay after rbpf-load exits, until the pins are removed (rm)");
+                explain_line!("   why: a pin in bpffs is a reference: the objects stay after rbpf-load exits, until the pins are removed (rm)");
             }
             if !a.json {
                 println!("pinned {} objects under {}", pins.len(), dir.display());
@@ -125,7 +125,7 @@ pub fn run(a: &LoadArgs) -> CliResult {
         }
         None if !a.json => {
             if a.explain {
-                println!("[explain] -- exit: every fd closes; with no other reference the kernel frees the programs, maps and BTF");
+                explain_line!("-- exit: every fd closes; with no other reference the kernel frees the programs, maps and BTF");
             }
             println!(
                 "{}: the kernel accepts it; unloaded (use --pin DIR to keep it)",

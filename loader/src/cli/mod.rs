@@ -1,5 +1,14 @@
 //! `rbpf-load`: parsing arguments and printing. The library does the work.
 
+/// One line of `--explain` narration. A closed standard output loses the narration, never
+/// the work: `--explain` must not change what happens.
+macro_rules! explain_line {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), "[explain] {}", format_args!($($arg)*));
+    }};
+}
+
 pub mod args;
 mod attach;
 mod detach;

@@ -59,8 +59,8 @@ pub fn run(
         .program(&prog.name)
         .ok_or_else(|| CliError::new(format!("prog '{}' was not loaded", prog.name)))?;
     if a.explain {
-        println!(
-            "[explain] -- attach '{}' ({}): {}",
+        explain_line!(
+            "-- attach '{}' ({}): {}",
             prog.name,
             prog.section,
             match def.attach {
@@ -71,7 +71,7 @@ pub fn run(
                 _ => "",
             }
         );
-        println!("[explain]    why: a tracing attachment lives as long as its link: --foreground holds the fd until Ctrl-C, --pin keeps it in bpffs until `detach --pin`");
+        explain_line!("   why: a tracing attachment lives as long as its link: --foreground holds the fd until Ctrl-C, --pin keeps it in bpffs until `detach --pin`");
     }
     let link = attach_one(lp.fd.as_fd(), &def, prog)?;
     println!(
@@ -97,11 +97,11 @@ pub fn run(
             return Err(e);
         }
         if a.explain {
-            println!(
-                "[explain] bpf(BPF_OBJ_PIN) of the programs, maps and the link under {}",
+            explain_line!(
+                "bpf(BPF_OBJ_PIN) of the programs, maps and the link under {}",
                 dir.display()
             );
-            println!("[explain]    why: the link is the attachment; pinned, it outlives rbpf-load until `detach --pin` removes it");
+            explain_line!("   why: the link is the attachment; pinned, it outlives rbpf-load until `detach --pin` removes it");
         }
         println!(
             "pinned at {} (remove with `rbpf-load detach --pin {}`)",
