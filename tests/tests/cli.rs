@@ -520,3 +520,24 @@ fn help_completions_and_man_page() {
     let m = ok(&["man"]);
     assert!(m.contains(".TH") && m.contains("rbpf-load"), "man page");
 }
+
+#[test]
+fn a_closed_stdout_ends_quietly_not_with_a_panic() {
+    let cmd = format!(
+        "{} inspect {} --btf --disasm | head -n 1 >/dev/null",
+        rbpf_tests::cli::bin_path().display(),
+        obj("core_fields")
+    );
+    let o = std::process::Command::new("bash")
+        .args(["-o", "pipefail", "-c", &cmd])
+        .output()
+        .expect("bash");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    // 141 = killed by SIGPIPE, like any C tool; never Rust's panic code 101.
+    assert!(
+        matches!(o.status.code(), Some(0) | Some(141)),
+        "{:?} {err}",
+        o.status
+    );
+}

@@ -56,6 +56,7 @@ pub type CliResult<T = ()> = Result<T, CliError>;
 
 /// Entry point of the binary: returns the process exit code.
 pub fn main() -> i32 {
+    crate::sys::default_sigpipe();
     let cli = Cli::parse();
     if let Some(ns) = &cli.netns {
         if let Err(e) = enter_netns(ns) {
