@@ -961,6 +961,18 @@ pub fn ensure_bpffs(path: &Path) -> Result<()> {
     .map_err(|e| SysError::new("mount(bpf)", path.display().to_string(), io::Error::from(e)))
 }
 
+/// Let SIGPIPE end the process quietly, as it does for C tools: `rbpf-load ... | head` must
+/// not panic on a closed stdout (Rust ignores SIGPIPE by default).
+pub fn default_sigpipe() {
+    // SAFETY: SIG_DFL installs no handler code; this runs at startup before other threads.
+    let _ = unsafe {
+        nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGPIPE,
+            nix::sys::signal::SigHandler::SigDfl,
+        )
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -988,16 +1000,4 @@ mod tests {
         assert_eq!(&obj_name("a-b.c_d")[..5], b"ab.c_");
         assert_eq!(obj_name("0123456789abcdefXYZ")[15], 0);
     }
-}
-
-/// Let SIGPIPE end the process quietly, as it does for C tools: `rbpf-load ... | head` must
-/// not panic on a closed stdout (Rust ignores SIGPIPE by default).
-pub fn default_sigpipe() {
-    // SAFETY: SIG_DFL installs no handler code; this runs at startup before other threads.
-    let _ = unsafe {
-        nix::sys::signal::signal(
-            nix::sys::signal::Signal::SIGPIPE,
-            nix::sys::signal::SigHandler::SigDfl,
-        )
-    };
 }
