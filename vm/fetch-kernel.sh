@@ -14,7 +14,7 @@ pkg=$(resolve)
 [ -n "$pkg" ] || pkg=$(cat "$cache/$meta.pkg" 2>/dev/null || true)
 [ -n "$pkg" ] || { echo "fetch-kernel: cannot resolve $meta (apt-cache depends $meta)" >&2; exit 1; }
 old=$(cat "$cache/$meta.pkg" 2>/dev/null || true)
-if [ ! -e "$cache/$pkg/ok" ]; then
+if [ ! -e "$cache/$pkg/.unpacked-v2" ]; then
 	dl=$(mktemp -d "$cache/dl.XXXXXX")
 	trap 'rm -rf "$dl"' EXIT
 	get() { (cd "$dl" && apt-get download -q "$pkg") >"$dl/log" 2>&1; }
@@ -27,9 +27,10 @@ if [ ! -e "$cache/$pkg/ok" ]; then
 	dpkg-deb --fsys-tarfile "$dl"/*.deb | tar -x -C "$cache/$pkg" --wildcards \
 		'./boot/vmlinuz-*' './boot/config-*' './lib/modules/*/modules.builtin' \
 		'./lib/modules/*/kernel/net/*' './lib/modules/*/kernel/fs/*' \
-		'./lib/modules/*/kernel/drivers/net/*' './lib/modules/*/kernel/drivers/virtio/*'
+		'./lib/modules/*/kernel/drivers/net/*' './lib/modules/*/kernel/drivers/virtio/*' \
+		'./lib/modules/*/kernel/lib/*' './lib/modules/*/kernel/crypto/*'
 	ls "$cache/$pkg"/boot/vmlinuz-* >/dev/null
-	touch "$cache/$pkg/ok"
+	touch "$cache/$pkg/.unpacked-v2"
 fi
 echo "$pkg" >"$cache/$meta.pkg"
 [ -n "$old" ] && [ "$old" != "$pkg" ] && rm -rf "${cache:?}/$old" "$cache/$old.cpio.gz"

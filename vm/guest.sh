@@ -18,7 +18,7 @@ while IFS="$tab" read -r label dir exe args; do
 	log=$logs/$n-$(echo "$label" | tr ':/' '__').log
 	t0=$(now)
 	# shellcheck disable=SC2086 # ARGS are words from tests.list
-	timeout "${per_binary:-300}" chroot /host /usr/bin/env -i \
+	timeout "${per_binary:-120}" chroot /host /usr/bin/env -i \
 		PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/tmp TMPDIR=/tmp \
 		RBPF_REQUIRE_PRIV=1 RBPF_VM_KERNEL="$kver" CARGO_MANIFEST_DIR="$dir" \
 		/bin/sh -c 'cd "$1" && shift && exec "$@"' sh "$dir" "$exe" $args </dev/null >"$log" 2>&1
@@ -29,7 +29,7 @@ while IFS="$tab" read -r label dir exe args; do
 	else
 		failed=$((failed + 1))
 		why="exit $rc"
-		[ $rc = 143 ] && why="killed after ${per_binary:-300}s"
+		[ $rc = 143 ] && why="killed after ${per_binary:-120}s"
 		echo "== $label: FAILED, $why (${secs}s); output:"
 		if grep -q '^failures:$' "$log"; then sed -n '/^failures:$/,$p' "$log"; else tail -n 60 "$log"; fi
 	fi

@@ -1,8 +1,8 @@
 #!/bin/bash
-# usage: run-vm.sh VMLINUZ INITRD GUEST_SCRIPT [SHARE_DIR]
+# usage: run-vm.sh KERNEL INITRD GUEST_SCRIPT [SHARE_DIR]   (KERNEL: vmlinuz or vmlinux)
 # Boots the kernel under QEMU, runs GUEST_SCRIPT (a path inside the guest) and exits with
 # its exit code, or 99 when the guest never reported one (crash, panic, timeout).
-# env: VM_ACCEL=tcg|kvm (tcg), VM_MEM (1G), VM_SMP (2), VM_TIMEOUT (seconds, 600),
+# env: VM_ACCEL=tcg|kvm (tcg), VM_MEM (1G), VM_SMP (2), VM_TIMEOUT (seconds, 300),
 #      HOSTROOT=1 (also share the host's / read-only, mounted at /host), VM_APPEND (more
 #      kernel command line words).
 # SHARE_DIR is mounted read-write at /mnt in the guest (and at its own path under /host).
@@ -11,7 +11,7 @@ set -uo pipefail
 kernel=$1 initrd=$2 cmd=$3 share=${4:-}
 accel=${VM_ACCEL:-tcg}
 args=(-kernel "$kernel" -initrd "$initrd" -m "${VM_MEM:-1G}" -smp "${VM_SMP:-2}"
-	-nographic -nic none -no-reboot)
+	-nographic -vga none -nic none -no-reboot)
 if [ "$accel" = tcg ]; then args+=(-accel tcg,thread=multi -cpu max); else args+=(-accel kvm -cpu host); fi
 [ -n "$share" ] && args+=(-virtfs "local,path=$share,mount_tag=host0,security_model=none,id=host0")
 [ -n "${HOSTROOT:-}" ] && args+=(-virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap,id=hostroot")
@@ -22,14 +22,14 @@ elapsed() { local us=$((${EPOCHREALTIME/./} - start)); printf '%4d.%01ds' $((us 
 while IFS= read -r line; do
 	line=${line%$'\r'}
 	# SeaBIOS clears the screen with escape sequences: drop them and its banner
-	line=$(sed -e 's/\x1b\[[0-9;?]*[a-zA-Z]//g' -e 's/\x1bc//g' <<<"$line")
-	case $line in SeaBIOS* | Booting\ from\ ROM* | '') continue ;; esac
+	line=$(sed -e 's/\x1b\[[0-9;?]*[a-zA-Z]//g' -e 's/\x1bc//g' -e 's/^Booting from ROM\.*//' <<<"$line")
+	case $line in SeaBIOS* | '') continue ;; esac
 	case $line in
 	VM-READY* | VM-EXIT* | VM-POWEROFF*) printf '[%s] %s\n' "$(elapsed)" "$line" ;;
 	*) printf '%s\n' "$line" ;;
 	esac
 	case $line in VM-EXIT\ rc=*) rc=${line#VM-EXIT rc=} ;; esac
-done < <(timeout -k 5 "${VM_TIMEOUT:-600}" qemu-system-x86_64 "${args[@]}" </dev/null 2>&1
-	s=$?; [ $s = 124 ] && echo "VM: killed after VM_TIMEOUT=${VM_TIMEOUT:-600}s"; echo "QEMU-EXIT status=$s")
+done < <(timeout -k 5 "${VM_TIMEOUT:-300}" qemu-system-x86_64 "${args[@]}" </dev/null 2>&1
+	s=$?; [ $s = 124 ] && echo "VM: killed after VM_TIMEOUT=${VM_TIMEOUT:-300}s"; echo "QEMU-EXIT status=$s")
 printf '[%s] qemu gone\n' "$(elapsed)"
 exit "$rc"
