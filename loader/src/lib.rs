@@ -6,11 +6,19 @@
 //! - [`btf`]: BTF and .BTF.ext parsing, fix-ups before load, writing BTF back, kernel BTF.
 //! - [`reloc`]: map references, BPF-to-BPF calls, CO-RE. No kernel.
 //! - [`sys`]: the only door to the kernel (the only module with `unsafe`).
+//! - [`attach`]: tracing attachments (raw tracepoints, tracepoints, fentry/fexit, kprobes).
+//! - [`events`]: perf event array and ring buffer readers.
 //! - [`load`]: orchestration: BTF_LOAD, MAP_CREATE, relocate, PROG_LOAD, tail-call slots.
 
+pub mod attach;
 pub mod btf;
+pub mod cli;
+pub mod disasm;
+pub mod events;
 pub mod insn;
+pub mod load;
 pub mod obj;
 pub mod reloc;
 pub mod section;
 pub mod sys;
+pub mod valuefmt;

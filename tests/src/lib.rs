@@ -2,6 +2,8 @@
 //! labs (two namespaces joined by a veth pair) that clean up after themselves, and the path
 //! of the built BPF objects.
 
+pub mod cli;
+pub mod kernel;
 pub mod lab;
 
 use std::path::PathBuf;

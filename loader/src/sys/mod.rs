@@ -459,7 +459,7 @@ struct ProgLoadAttr {
 /// the buffer and retries on ENOSPC.
 pub fn prog_load(p: &ProgLoad, log: Option<(&mut Vec<u8>, u32)>) -> Result<OwnedFd> {
     let license = CString::new(p.license).unwrap_or_default();
-    let count = |buf: &[u8], rec: u32| if rec == 0 { 0 } else { buf.len() as u32 / rec };
+    let count = |buf: &[u8], rec: u32| (buf.len() as u32).checked_div(rec).unwrap_or(0);
     let mut attr = ProgLoadAttr {
         prog_type: p.prog_type,
         insn_cnt: p.insns.len() as u32,
@@ -530,9 +530,11 @@ struct TestRunAttr {
 }
 
 /// BPF_PROG_TEST_RUN with packet `data` (may be empty) and context `ctx` (may be empty).
+/// `repeat` must be 0 for programs run on a context only (raw tracepoints).
 pub fn prog_test_run(prog: BorrowedFd, data: &[u8], ctx: &[u8], repeat: u32) -> Result<TestRun> {
     let mut data_out = vec![0u8; if data.is_empty() { 0 } else { data.len() + 256 }];
-    let mut ctx_out = vec![0u8; ctx.len()];
+    // Context-only runs (raw_tp, syscall programs) take no output buffers at all.
+    let mut ctx_out = vec![0u8; if data.is_empty() { 0 } else { ctx.len() }];
     let mut attr = TestRunAttr {
         prog_fd: prog.as_raw_fd() as u32,
         data_size_in: data.len() as u32,
@@ -938,7 +940,7 @@ pub fn parse_cpu_list(s: &str) -> Option<Vec<u32>> {
 /// Is this path on a bpffs mount? (statfs magic BPF_FS_MAGIC)
 pub fn is_bpffs(path: &Path) -> bool {
     nix::sys::statfs::statfs(path)
-        .map(|s| s.filesystem_type().0 as i64 == 0xcafe4a11)
+        .map(|s| s.filesystem_type().0 == 0xcafe4a11)
         .unwrap_or(false)
 }
 

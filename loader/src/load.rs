@@ -1,0 +1,936 @@
+//! Orchestration: BTF_LOAD -> MAP_CREATE (+ initial values, `.rodata` frozen) -> relocate
+//! -> PROG_LOAD (verifier log on failure) -> PROG_ARRAY slots from `.values`.
+//!
+//! A failure at any step drops what was made so far: every kernel object is held by an
+//! `OwnedFd`, and nothing is pinned until the caller asks, so nothing stays in the kernel.
+
+use crate::btf::{kind, Btf, Kind};
+use crate::obj::map_type::{PERF_EVENT_ARRAY, PROG_ARRAY, RINGBUF};
+use crate::obj::{MapDef, ObjError, Object, Program};
+use crate::reloc::{self, Linked, RelocError};
+use crate::section::{self, prog_type, AttachKind, SectionDef};
+use crate::sys::{self, SysError};
+use std::collections::HashMap;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Obj(#[from] ObjError),
+    #[error(transparent)]
+    Btf(#[from] crate::btf::BtfError),
+    #[error("map '{map}': {source}{}", perm_hint(.source))]
+    Map {
+        map: String,
+        #[source]
+        source: SysError,
+    },
+    #[error(transparent)]
+    Reloc(#[from] RelocError),
+    #[error(transparent)]
+    Verifier(Box<VerifierError>),
+    #[error("prog '{prog}' (section '{section}'): {source}{hint}")]
+    Prog {
+        prog: String,
+        section: String,
+        #[source]
+        source: SysError,
+        /// What to do about it, when we can tell.
+        hint: String,
+    },
+    #[error("prog '{prog}' (section '{section}'): cannot tell the program type: the section name is not a known one and {why}; name the hook (e.g. --dev with --xdp/--ingress, or --type)")]
+    NoType {
+        prog: String,
+        section: String,
+        why: String,
+    },
+    #[error("prog '{prog}': attach target: {reason}")]
+    Target { prog: String, reason: String },
+    #[error("map '{map}' slot {slot} = prog '{prog}': {reason}")]
+    TailCall {
+        map: String,
+        slot: u32,
+        prog: String,
+        reason: String,
+    },
+    #[error("pin {path}: {reason}")]
+    Pin { path: String, reason: String },
+}
+
+/// The verifier said no: its reason, where, and the whole log.
+#[derive(Debug, thiserror::Error)]
+#[error("prog '{prog}' (section '{section}'): the verifier rejected it: {reason}{}", at_line(.insn, .line))]
+pub struct VerifierError {
+    pub prog: String,
+    pub section: String,
+    pub reason: String,
+    /// The failing instruction, when the log names one.
+    pub insn: Option<usize>,
+    /// `source text  (file:line)` of the failing instruction, from line_info.
+    pub line: Option<String>,
+    /// The whole verifier log.
+    pub log: String,
+    pub errno: i32,
+}
+
+fn at_line(insn: &Option<usize>, line: &Option<String>) -> String {
+    match (insn, line) {
+        (Some(i), Some(l)) => format!("\n  at instruction {i}: {l}"),
+        (Some(i), None) => format!("\n  at instruction {i}"),
+        (None, Some(l)) => format!("\n  at {l}"),
+        _ => String::new(),
+    }
+}
+
+/// What to do about EPERM when we are not root.
+fn perm_hint(e: &SysError) -> &'static str {
+    if e.errno() == Some(libc::EPERM) && !nix::unistd::geteuid().is_root() {
+        " (needs CAP_BPF (and CAP_PERFMON, CAP_NET_ADMIN to attach), or CAP_SYS_ADMIN: run as root)"
+    } else {
+        ""
+    }
+}
+
+/// A hint for a refused PROG_LOAD that the verifier did not explain.
+fn hint(e: &SysError, def: &SectionDef) -> String {
+    let root = nix::unistd::geteuid().is_root();
+    match e.errno() {
+        Some(libc::EPERM) if !root => " (needs CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN, or CAP_SYS_ADMIN: run as root)".into(),
+        Some(libc::EPERM) if def.attach == AttachKind::Trampoline => {
+            " (refused although we are root: this kernel does not allow BPF trampolines, so fentry/fexit/fmod_ret programs cannot load here)".into()
+        }
+        Some(libc::EPERM) => " (refused although we are root: a lockdown or sysctl may forbid it)".into(),
+        _ => String::new(),
+    }
+}
+
+pub type Result<T> = std::result::Result<T, LoadError>;
+
+/// Where a fentry/fexit program attaches when its target is another BPF program.
+#[derive(Debug)]
+pub enum TargetProg {
+    /// A program of the same object, by name.
+    Named(String),
+    /// A program already in the kernel.
+    Fd(OwnedFd),
+}
+
+/// Where --explain narration goes: called once per step with one line.
+pub type Narrator = Box<dyn Fn(&str)>;
+
+/// How to load.
+#[derive(Default)]
+pub struct LoadOptions {
+    /// Load only these programs (and what they need); None = every program.
+    pub only: Option<Vec<String>>,
+    /// The program type for programs whose section the table does not know
+    /// (`xdp_classifier`), e.g. `section::by_prefix("xdp")`.
+    pub type_hint: Option<SectionDef>,
+    /// fentry/fexit targets by program name.
+    pub targets: HashMap<String, TargetProg>,
+    /// Verifier log level on failure (1 normally, 2 for everything).
+    pub log_level: u32,
+    /// Narration for --explain: called once per step.
+    pub explain: Option<Narrator>,
+}
+
+impl LoadOptions {
+    fn say(&self, f: impl FnOnce() -> String) {
+        if let Some(e) = &self.explain {
+            e(&f());
+        }
+    }
+}
+
+/// A map in the kernel.
+#[derive(Debug)]
+pub struct LoadedMap {
+    pub def: MapDef,
+    pub fd: OwnedFd,
+    pub id: u32,
+}
+
+/// A program in the kernel.
+#[derive(Debug)]
+pub struct LoadedProgram {
+    pub name: String,
+    pub section: String,
+    pub def: SectionDef,
+    pub attach_arg: Option<String>,
+    pub fd: OwnedFd,
+    pub id: u32,
+    pub tag: String,
+    pub insn_count: usize,
+    pub verified_insns: u32,
+    /// How the type was decided (for the user: "section name", "context type xdp_md").
+    pub type_source: String,
+}
+
+/// Everything one object put into the kernel. Dropping it closes every fd: what is not
+/// pinned or attached goes away.
+#[derive(Debug)]
+pub struct Loaded {
+    pub name: String,
+    pub btf_fd: Option<OwnedFd>,
+    pub maps: Vec<LoadedMap>,
+    pub programs: Vec<LoadedProgram>,
+}
+
+/// The running kernel's BTF, read once per process.
+pub fn kernel_btf() -> Result<Arc<Btf>> {
+    static K: OnceLock<std::result::Result<Arc<Btf>, String>> = OnceLock::new();
+    K.get_or_init(|| Btf::kernel().map(Arc::new).map_err(|e| e.to_string()))
+        .clone()
+        .map_err(|e| LoadError::Btf(crate::btf::BtfError::Malformed(format!("kernel BTF: {e}"))))
+}
+
+fn needs_kernel_btf(obj: &Object, progs: &[&Program]) -> bool {
+    let has_core = obj
+        .btf_ext
+        .as_ref()
+        .map(|e| e.core_relos.iter().any(|r| !r.records.is_empty()))
+        .unwrap_or(false);
+    has_core
+        || progs.iter().any(|p| {
+            matches!(
+                p.def.map(|d| d.attach),
+                Some(AttachKind::Trampoline | AttachKind::TpBtf)
+            )
+        })
+}
+
+/// Decide a program's type: the section table, else the caller's hint, else the BTF type of
+/// its context argument.
+pub fn program_def(p: &Program, hint: Option<SectionDef>) -> Result<(SectionDef, String)> {
+    if let Some(d) = p.def {
+        return Ok((d, format!("section name '{}'", p.section)));
+    }
+    if let Some(d) = hint {
+        return Ok((d, "the hook asked for".into()));
+    }
+    if let Some(d) = p.ctx_struct.as_deref().and_then(section::from_context_type) {
+        return Ok((
+            d,
+            format!(
+                "context type 'struct {} *'",
+                p.ctx_struct.as_deref().unwrap_or("")
+            ),
+        ));
+    }
+    Err(LoadError::NoType {
+        prog: p.name.clone(),
+        section: p.section.clone(),
+        why: match &p.ctx_struct {
+            Some(s) => format!("its context type 'struct {s} *' does not decide one"),
+            None => "there is no BTF for its context argument".into(),
+        },
+    })
+}
+
+/// Load `obj` into the kernel.
+pub fn load(obj: &Object, opts: &LoadOptions) -> Result<Loaded> {
+    let progs: Vec<&Program> = match &opts.only {
+        None => obj.programs.iter().collect(),
+        Some(names) => {
+            let mut v = Vec::new();
+            for n in names {
+                v.push(obj.program(n).ok_or_else(|| {
+                    LoadError::Obj(ObjError::Symbol {
+                        symbol: n.clone(),
+                        reason: format!(
+                            "no such program; the object has: {}",
+                            obj.programs
+                                .iter()
+                                .map(|p| p.name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    })
+                })?);
+            }
+            // Tail-call targets named in `.values` come along.
+            for m in &obj.maps {
+                for (_, pn) in &m.values {
+                    if let Some(p) = obj.program(pn) {
+                        if !v.iter().any(|q| q.name == p.name) {
+                            v.push(p);
+                        }
+                    }
+                }
+            }
+            v
+        }
+    };
+    let mut defs = Vec::new();
+    for p in &progs {
+        defs.push(program_def(p, opts.type_hint)?);
+    }
+    let kbtf = if needs_kernel_btf(obj, &progs) {
+        let t = std::time::Instant::now();
+        let k = kernel_btf()?;
+        opts.say(|| {
+            format!(
+                "kernel BTF: {} types read from /sys/kernel/btf/vmlinux in {:?}",
+                k.types.len(),
+                t.elapsed()
+            )
+        });
+        Some(k)
+    } else {
+        None
+    };
+
+    // 1. BTF.
+    let mut btf_fd = None;
+    if let Some(btf) = &obj.btf {
+        let mut btf = btf.clone();
+        let notes = btf.fixup_for_load(
+            &|sec| {
+                obj.section_sizes
+                    .get(sec)
+                    .and_then(|s| u32::try_from(*s).ok())
+            },
+            &|sec, var| {
+                obj.symbol_offsets
+                    .get(&(sec.to_string(), var.to_string()))
+                    .and_then(|o| u32::try_from(*o).ok())
+            },
+        )?;
+        for n in &notes {
+            opts.say(|| format!("BTF fix-up: {n}"));
+        }
+        let bytes = btf.to_bytes()?;
+        let mut log = vec![0u8; 64 * 1024];
+        match sys::btf_load(&bytes, Some(&mut log)) {
+            Ok(fd) => {
+                opts.say(|| {
+                    format!(
+                        "BPF_BTF_LOAD: {} bytes, {} types -> fd {}",
+                        bytes.len(),
+                        btf.types.len(),
+                        fd.as_raw_fd()
+                    )
+                });
+                btf_fd = Some(fd);
+            }
+            // Programs load without BTF too (no func/line info, no BTF map types).
+            Err(e) => opts.say(|| {
+                format!(
+                    "BPF_BTF_LOAD failed, going on without BTF: {e}: {}",
+                    log_text(&log)
+                )
+            }),
+        }
+    }
+
+    // 2. Maps.
+    let mut maps: Vec<LoadedMap> = Vec::new();
+    for def in &obj.maps {
+        let m = create_map(def, btf_fd.as_ref().map(|f| f.as_raw_fd()), opts)?;
+        maps.push(m);
+    }
+    let map_fd = |name: &str| {
+        maps.iter()
+            .find(|m| m.def.name == name)
+            .map(|m| m.fd.as_raw_fd())
+    };
+
+    // 3. Programs: targets of fentry/fexit first.
+    let mut order: Vec<usize> = (0..progs.len()).collect();
+    order.sort_by_key(|&i| matches!(defs[i].0.attach, AttachKind::Trampoline) as u8);
+    let mut loaded: Vec<LoadedProgram> = Vec::new();
+    for i in order {
+        let p = progs[i];
+        let (def, src) = &defs[i];
+        let linked = reloc::link(obj, p, &map_fd, kbtf.as_deref())?;
+        for patch in &linked.patches {
+            opts.say(|| {
+                format!(
+                    "prog '{}' insn {}: {} ({:#018x} -> {:#018x})",
+                    p.name,
+                    patch.insn,
+                    patch.what,
+                    patch.before.to_u64(),
+                    patch.after.to_u64()
+                )
+            });
+        }
+        for (at, c) in &linked.core {
+            opts.say(|| {
+                format!(
+                    "prog '{}' insn {at}: CO-RE {} {} -> {}: {} -> {}",
+                    p.name,
+                    c.kind_name,
+                    c.local_spec,
+                    c.target_spec
+                        .as_deref()
+                        .unwrap_or("(nothing in the kernel: instruction poisoned)"),
+                    c.old,
+                    c.new
+                        .map(|n| n.to_string())
+                        .unwrap_or_else(|| "poison".into())
+                )
+            });
+        }
+        let (attach_btf_id, attach_prog_fd) =
+            attach_target(obj, p, def, opts, &loaded, kbtf.as_deref())?;
+        let lp = load_program(
+            obj,
+            p,
+            def,
+            src,
+            &linked,
+            btf_fd.as_ref(),
+            attach_btf_id,
+            attach_prog_fd,
+            opts,
+        )?;
+        loaded.push(lp);
+    }
+
+    let out = Loaded {
+        name: obj.name.clone(),
+        btf_fd,
+        maps,
+        programs: loaded,
+    };
+    // 4. Static tail-call tables.
+    for def in &obj.maps {
+        for (slot, prog) in &def.values {
+            if out.program(prog).is_none() && opts.only.is_some() {
+                continue;
+            }
+            out.set_tail_call(&def.name, *slot, prog)?;
+            opts.say(|| {
+                format!(
+                    "map '{}' slot {slot} = prog '{prog}' (from .values)",
+                    def.name
+                )
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn log_text(buf: &[u8]) -> String {
+    let end = buf.iter().position(|&c| c == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).trim_end().to_string()
+}
+
+fn create_map(def: &MapDef, btf_fd: Option<i32>, opts: &LoadOptions) -> Result<LoadedMap> {
+    let mut max_entries = def.max_entries;
+    let (mut key_size, mut value_size) = (def.key_size, def.value_size);
+    match def.map_type {
+        // One slot per CPU unless the object says otherwise.
+        PERF_EVENT_ARRAY => {
+            if max_entries == 0 {
+                max_entries = sys::possible_cpus().map(|c| c.len() as u32).unwrap_or(1);
+            }
+            key_size = 4;
+            value_size = 4;
+        }
+        RINGBUF => {
+            key_size = 0;
+            value_size = 0;
+        }
+        PROG_ARRAY => {
+            key_size = 4;
+            value_size = 4;
+        }
+        _ => {}
+    }
+    // Map types that take BTF key/value types.
+    let btf_ok = btf_fd.is_some()
+        && (def.btf_key_type_id != 0 || def.btf_value_type_id != 0)
+        && !matches!(def.map_type, PERF_EVENT_ARRAY | RINGBUF | PROG_ARRAY);
+    let mut attr = sys::MapCreate {
+        map_type: def.map_type,
+        key_size,
+        value_size,
+        max_entries,
+        map_flags: def.map_flags,
+        name: def.kernel_name.clone(),
+        map_extra: def.map_extra,
+        ..Default::default()
+    };
+    if btf_ok {
+        attr.btf_fd = btf_fd;
+        attr.btf_key_type_id = def.btf_key_type_id;
+        attr.btf_value_type_id = def.btf_value_type_id;
+    }
+    let fd = match sys::map_create(&attr) {
+        Ok(fd) => fd,
+        Err(_) if btf_ok => {
+            // Some map types refuse BTF: try once without it.
+            attr.btf_fd = None;
+            attr.btf_key_type_id = 0;
+            attr.btf_value_type_id = 0;
+            sys::map_create(&attr).map_err(|source| LoadError::Map {
+                map: def.name.clone(),
+                source,
+            })?
+        }
+        Err(source) => {
+            return Err(LoadError::Map {
+                map: def.name.clone(),
+                source,
+            })
+        }
+    };
+    let map_err = |source| LoadError::Map {
+        map: def.name.clone(),
+        source,
+    };
+    if let Some(data) = &def.data {
+        sys::map_update(fd.as_fd(), &0u32.to_ne_bytes(), data, sys::BPF_ANY).map_err(map_err)?;
+    }
+    if def.is_rodata() {
+        sys::map_freeze(fd.as_fd()).map_err(map_err)?;
+    }
+    let id = sys::map_info(fd.as_fd()).map_err(map_err)?.id;
+    opts.say(|| {
+        format!(
+            "BPF_MAP_CREATE '{}': type {} ({}), key {} B, value {} B, {} entries, flags {:#x}{} -> fd {}, id {id}{}{}",
+            def.kernel_name,
+            def.map_type,
+            crate::obj::map_type::name(def.map_type),
+            key_size,
+            value_size,
+            max_entries,
+            def.map_flags,
+            if attr.btf_fd.is_some() { format!(", BTF key/value types {}/{}", attr.btf_key_type_id, attr.btf_value_type_id) } else { String::new() },
+            fd.as_raw_fd(),
+            if def.data.is_some() { ", initial value written" } else { "" },
+            if def.is_rodata() { ", frozen" } else { "" },
+        )
+    });
+    Ok(LoadedMap {
+        def: def.clone(),
+        fd,
+        id,
+    })
+}
+
+/// attach_btf_id (and attach_prog_fd) for programs that need them at load time.
+fn attach_target(
+    obj: &Object,
+    p: &Program,
+    def: &SectionDef,
+    opts: &LoadOptions,
+    loaded: &[LoadedProgram],
+    kbtf: Option<&Btf>,
+) -> Result<(u32, Option<OwnedFd>)> {
+    let terr = |reason: String| LoadError::Target {
+        prog: p.name.clone(),
+        reason,
+    };
+    let arg = || {
+        p.attach_arg
+            .clone()
+            .ok_or_else(|| terr(format!("section '{}' names no function", p.section)))
+    };
+    match def.attach {
+        AttachKind::Trampoline => {
+            let func = arg()?;
+            let target_fd = match opts.targets.get(&p.name) {
+                Some(TargetProg::Fd(fd)) => Some(fd.try_clone().map_err(|e| terr(e.to_string()))?),
+                Some(TargetProg::Named(n)) => Some(
+                    loaded
+                        .iter()
+                        .find(|l| &l.name == n)
+                        .ok_or_else(|| {
+                            terr(format!(
+                                "target program '{n}' is not loaded from this object"
+                            ))
+                        })?
+                        .fd
+                        .try_clone()
+                        .map_err(|e| terr(e.to_string()))?,
+                ),
+                // fentry/NAME where NAME is a program of the same object: trace that one.
+                None => match loaded.iter().find(|l| l.name == func) {
+                    Some(l) => Some(l.fd.try_clone().map_err(|e| terr(e.to_string()))?),
+                    None => None,
+                },
+            };
+            match target_fd {
+                Some(fd) => {
+                    let id = prog_func_btf_id(fd.as_fd(), &func).map_err(terr)?;
+                    Ok((id, Some(fd)))
+                }
+                None => {
+                    let k = kbtf.ok_or_else(|| terr("kernel BTF unavailable".into()))?;
+                    let name = if def.prog_type == prog_type::LSM {
+                        format!("bpf_lsm_{func}")
+                    } else {
+                        func.clone()
+                    };
+                    let id = k.find_by_name(&name, kind::FUNC).ok_or_else(|| {
+                        terr(format!(
+                            "kernel function '{name}' not found in the kernel's BTF"
+                        ))
+                    })?;
+                    Ok((id, None))
+                }
+            }
+        }
+        AttachKind::TpBtf => {
+            let tp = arg()?;
+            let k = kbtf.ok_or_else(|| terr("kernel BTF unavailable".into()))?;
+            let name = format!("btf_trace_{tp}");
+            let id = k.find_by_name(&name, kind::TYPEDEF).ok_or_else(|| {
+                terr(format!(
+                    "raw tracepoint '{tp}' not found in the kernel's BTF ({name})"
+                ))
+            })?;
+            Ok((id, None))
+        }
+        _ => {
+            let _ = obj;
+            Ok((0, None))
+        }
+    }
+}
+
+/// The BTF id of function `func` in the BTF of loaded program `prog`.
+pub fn prog_func_btf_id(prog: BorrowedFd, func: &str) -> std::result::Result<u32, String> {
+    let info = sys::prog_info(prog).map_err(|e| e.to_string())?;
+    if info.btf_id == 0 {
+        return Err(format!(
+            "target program '{}' (id {}) has no BTF",
+            info.name, info.id
+        ));
+    }
+    let bfd = sys::fd_by_id(sys::ObjKind::Btf, info.btf_id).map_err(|e| e.to_string())?;
+    let data = sys::btf_data(bfd.as_fd()).map_err(|e| e.to_string())?;
+    let btf = Btf::parse(&data).map_err(|e| e.to_string())?;
+    btf.find_by_name(func, kind::FUNC).ok_or_else(|| {
+        format!(
+            "function '{func}' not found in the BTF of program '{}' (id {})",
+            info.name, info.id
+        )
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn load_program(
+    obj: &Object,
+    p: &Program,
+    def: &SectionDef,
+    type_source: &str,
+    linked: &Linked,
+    btf_fd: Option<&OwnedFd>,
+    attach_btf_id: u32,
+    attach_prog_fd: Option<OwnedFd>,
+    opts: &LoadOptions,
+) -> Result<LoadedProgram> {
+    let insns = crate::insn::encode(&linked.insns);
+    let with_btf = btf_fd.is_some();
+    let attr = sys::ProgLoad {
+        prog_type: def.prog_type,
+        expected_attach_type: def.expected_attach_type,
+        name: p.name.clone(),
+        insns: &insns,
+        license: &obj.license,
+        kern_version: obj.kern_version,
+        prog_flags: def.prog_flags,
+        prog_btf_fd: btf_fd.map(|f| f.as_raw_fd()),
+        func_info_rec_size: 8,
+        func_info: if with_btf { &linked.func_info } else { &[] },
+        line_info_rec_size: 16,
+        line_info: if with_btf { &linked.line_info } else { &[] },
+        attach_btf_id,
+        attach_prog_fd: attach_prog_fd.as_ref().map(|f| f.as_raw_fd()),
+        ..Default::default()
+    };
+    let fd = match sys::prog_load(&attr, None) {
+        Ok(fd) => fd,
+        Err(_) => {
+            // Again with a log, growing the buffer while the kernel says ENOSPC.
+            let mut size = 1 << 20;
+            let level = opts.log_level.max(1);
+            loop {
+                let mut buf = vec![0u8; size];
+                match sys::prog_load(&attr, Some((&mut buf, level))) {
+                    Ok(fd) => break fd,
+                    Err(e) if e.errno() == Some(libc::ENOSPC) && size < (256 << 20) => size *= 4,
+                    Err(e) => {
+                        let log = log_text(&buf);
+                        return Err(if log.is_empty() {
+                            LoadError::Prog {
+                                prog: p.name.clone(),
+                                section: p.section.clone(),
+                                hint: hint(&e, def),
+                                source: e,
+                            }
+                        } else {
+                            verifier_error(obj, p, linked, e, log)
+                        });
+                    }
+                }
+            }
+        }
+    };
+    let info = sys::prog_info(fd.as_fd()).map_err(|source| LoadError::Prog {
+        prog: p.name.clone(),
+        section: p.section.clone(),
+        source,
+        hint: String::new(),
+    })?;
+    opts.say(|| {
+        format!(
+            "BPF_PROG_LOAD '{}': type {} ({}), {} insns ({} functions), license '{}'{}{} -> fd {}, id {}, tag {}, verifier: {} insns processed",
+            p.name,
+            def.prog_type,
+            prog_type::name(def.prog_type),
+            insns.len(),
+            linked.layout.len(),
+            obj.license,
+            if with_btf { format!(", BTF with {} func_info and {} line_info records", linked.func_info.len() / 8, linked.line_info.len() / 16) } else { String::new() },
+            if attach_btf_id != 0 { format!(", attach_btf_id {attach_btf_id}") } else { String::new() },
+            fd.as_raw_fd(),
+            info.id,
+            info.tag_hex(),
+            info.verified_insns
+        )
+    });
+    Ok(LoadedProgram {
+        name: p.name.clone(),
+        section: p.section.clone(),
+        def: *def,
+        attach_arg: p.attach_arg.clone(),
+        fd,
+        id: info.id,
+        tag: info.tag_hex(),
+        insn_count: insns.len(),
+        verified_insns: info.verified_insns,
+        type_source: type_source.to_string(),
+    })
+}
+
+/// Turn a verifier log into an error: its last message, the failing instruction and the
+/// C source line from line_info.
+fn verifier_error(
+    obj: &Object,
+    p: &Program,
+    linked: &Linked,
+    e: SysError,
+    log: String,
+) -> LoadError {
+    let (reason, insn) = summarize_log(&log);
+    let line = insn.and_then(|i| {
+        obj.btf
+            .as_ref()
+            .and_then(|b| linked.source_line(b, i))
+            .map(|(f, n, t)| format!("{t}  ({f}:{n})"))
+    });
+    LoadError::Verifier(Box::new(VerifierError {
+        prog: p.name.clone(),
+        section: p.section.clone(),
+        reason: if reason.is_empty() {
+            e.to_string()
+        } else {
+            reason
+        },
+        insn,
+        line,
+        log,
+        errno: e.errno().unwrap_or(0),
+    }))
+}
+
+/// The verifier's reason (the last message before its statistics) and the index of the
+/// last instruction it was looking at.
+pub fn summarize_log(log: &str) -> (String, Option<usize>) {
+    let lines: Vec<&str> = log
+        .lines()
+        .map(|l| l.trim_end())
+        .filter(|l| !l.is_empty())
+        .collect();
+    let stats = |l: &str| {
+        l.starts_with("processed ")
+            || l.starts_with("verification time")
+            || l.starts_with("stack depth")
+    };
+    let end = lines
+        .iter()
+        .rposition(|l| !stats(l))
+        .map(|i| i + 1)
+        .unwrap_or(0);
+    let body = &lines[..end];
+    let insn_line = |l: &str| -> Option<usize> {
+        let (n, rest) = l.split_once(':')?;
+        if rest.starts_with(" (") || rest.starts_with(' ') && rest.trim_start().starts_with('(') {
+            n.trim().parse().ok()
+        } else {
+            None
+        }
+    };
+    let last_insn = body.iter().rposition(|l| insn_line(l).is_some());
+    let insn = last_insn.and_then(|i| insn_line(body[i]));
+    // The reason: the lines after the last instruction, or the very last line.
+    let reason = match last_insn {
+        Some(i) if i + 1 < body.len() => body[i + 1..]
+            .iter()
+            .filter(|l| !l.starts_with(';') && insn_line(l).is_none())
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("; "),
+        _ => body.last().map(|s| s.to_string()).unwrap_or_default(),
+    };
+    (reason, insn)
+}
+
+impl Loaded {
+    pub fn program(&self, name: &str) -> Option<&LoadedProgram> {
+        self.programs.iter().find(|p| p.name == name)
+    }
+
+    pub fn map(&self, name: &str) -> Option<&LoadedMap> {
+        self.maps.iter().find(|m| m.def.name == name)
+    }
+
+    /// Put program `prog` into slot `slot` of PROG_ARRAY `map`.
+    pub fn set_tail_call(&self, map: &str, slot: u32, prog: &str) -> Result<()> {
+        let err = |reason: String| LoadError::TailCall {
+            map: map.into(),
+            slot,
+            prog: prog.into(),
+            reason,
+        };
+        let m = self.map(map).ok_or_else(|| err("no such map".into()))?;
+        if m.def.map_type != PROG_ARRAY {
+            return Err(err("not a PROG_ARRAY".into()));
+        }
+        if slot >= m.def.max_entries {
+            return Err(err(format!(
+                "slot is past max_entries {}",
+                m.def.max_entries
+            )));
+        }
+        let p = self
+            .program(prog)
+            .ok_or_else(|| err("no such program loaded".into()))?;
+        let fd = p.fd.as_raw_fd() as u32;
+        sys::map_update(
+            m.fd.as_fd(),
+            &slot.to_ne_bytes(),
+            &fd.to_ne_bytes(),
+            sys::BPF_ANY,
+        )
+        .map_err(|e| err(e.to_string()))
+    }
+
+    /// Pin every program at DIR/NAME and every map at DIR/maps/NAME ([`pin_name`]). On failure the pins made so far are removed.
+    pub fn pin_all(&self, dir: &Path) -> Result<Vec<PathBuf>> {
+        let mut made: Vec<PathBuf> = Vec::new();
+        let res = (|| {
+            check_pin_dir(dir)?;
+            let maps_dir = dir.join("maps");
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&maps_dir)
+                .map_err(|e| LoadError::Pin {
+                    path: maps_dir.display().to_string(),
+                    reason: e.to_string(),
+                })?;
+            for p in &self.programs {
+                let path = dir.join(&p.name);
+                pin_one(p.fd.as_fd(), &path)?;
+                made.push(path);
+            }
+            for m in &self.maps {
+                let path = maps_dir.join(pin_name(&m.def.name));
+                pin_one(m.fd.as_fd(), &path)?;
+                made.push(path);
+            }
+            Ok(())
+        })();
+        match res {
+            Ok(()) => Ok(made),
+            Err(e) => {
+                for p in &made {
+                    let _ = std::fs::remove_file(p);
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+/// The file name a map is pinned under: bpffs refuses names with dots, so `.rodata.str1.1`
+/// becomes `rodata_str1_1`.
+pub fn pin_name(map: &str) -> String {
+    map.trim_start_matches('.').replace('.', "_")
+}
+
+/// Pin `fd` at `path`, which must be inside a bpffs mount.
+pub fn pin_one(fd: BorrowedFd, path: &Path) -> Result<()> {
+    sys::obj_pin(fd, path).map_err(|e| LoadError::Pin {
+        path: path.display().to_string(),
+        reason: e.source.to_string(),
+    })
+}
+
+/// A pin directory must be inside bpffs, without `..`, and not behind a symlink that
+/// leads out of bpffs. Creates it (mode 0700) when missing.
+pub fn check_pin_dir(dir: &Path) -> Result<()> {
+    let bad = |reason: String| LoadError::Pin {
+        path: dir.display().to_string(),
+        reason,
+    };
+    if dir
+        .components()
+        .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        return Err(bad("'..' is not allowed in a pin path".into()));
+    }
+    if !dir.is_absolute() {
+        return Err(bad("pin paths must be absolute".into()));
+    }
+    // Find the deepest existing ancestor and check where it really is.
+    let mut existing = dir.to_path_buf();
+    while !existing.exists() {
+        if !existing.pop() {
+            break;
+        }
+    }
+    let real = existing.canonicalize().map_err(|e| bad(e.to_string()))?;
+    if !sys::is_bpffs(&real) {
+        return Err(bad(format!(
+            "{} is not on a bpffs mount (mount one with `mount -t bpf bpf /sys/fs/bpf`)",
+            real.display()
+        )));
+    }
+    if real != existing {
+        return Err(bad(format!(
+            "{} is a symlink (to {}): refused",
+            existing.display(),
+            real.display()
+        )));
+    }
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| bad(e.to_string()))
+}
+
+/// A program type's kernel name (for printing).
+pub fn type_name(def: &SectionDef) -> &'static str {
+    prog_type::name(def.prog_type)
+}
+
+/// The BTF struct name a map's value type has, if any (for map dump formatting).
+pub fn value_struct(btf: &Btf, id: u32) -> Option<String> {
+    let id = btf.skip_mods_and_typedefs(id).ok()?;
+    match btf.get(id).ok()?.kind {
+        Kind::Struct { .. } => Some(btf.name(id).to_string()),
+        _ => None,
+    }
+}

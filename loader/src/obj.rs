@@ -1,1 +1,0 @@
-//! ELF -> [`Object`]: programs, maps, relocations, license, BTF. No kernel.

@@ -1,0 +1,154 @@
+//! Reading the kernel's state back in tests: map values, program ids, packets to feed
+//! BPF_PROG_TEST_RUN.
+
+use loader::sys;
+use std::os::fd::{AsFd, BorrowedFd};
+
+/// Value `key` (u32) of an array map as a u64 (the first 8 bytes of the value).
+pub fn array_u64(map: BorrowedFd, key: u32) -> u64 {
+    let info = sys::map_info(map).expect("map info");
+    let mut v = vec![0u8; info.value_size.max(8) as usize];
+    assert!(
+        sys::map_lookup(map, &key.to_ne_bytes(), &mut v).expect("lookup"),
+        "key {key} missing"
+    );
+    u64::from_ne_bytes(v[..8].try_into().expect("8 bytes"))
+}
+
+/// The whole value of key 0 of a single-entry array (global data maps).
+pub fn value0(map: BorrowedFd) -> Vec<u8> {
+    let info = sys::map_info(map).expect("map info");
+    let mut v = vec![0u8; info.value_size as usize];
+    assert!(sys::map_lookup(map, &0u32.to_ne_bytes(), &mut v).expect("lookup"));
+    v
+}
+
+/// True when no program or map with this id exists any more.
+pub fn prog_gone(id: u32) -> bool {
+    sys::fd_by_id(sys::ObjKind::Prog, id).is_err()
+}
+
+pub fn map_gone(id: u32) -> bool {
+    sys::fd_by_id(sys::ObjKind::Map, id).is_err()
+}
+
+/// Assert that everything `loaded` put in the kernel is gone once it is dropped.
+pub fn drop_and_check(loaded: loader::load::Loaded) {
+    let progs: Vec<u32> = loaded.programs.iter().map(|p| p.id).collect();
+    let maps: Vec<u32> = loaded.maps.iter().map(|m| m.id).collect();
+    drop(loaded);
+    // The kernel frees programs and maps after an RCU grace period.
+    for _ in 0..200 {
+        if progs.iter().all(|&id| prog_gone(id)) && maps.iter().all(|&id| map_gone(id)) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("still in the kernel after drop: progs {progs:?} maps {maps:?}");
+}
+
+/// Frame builders for BPF_PROG_TEST_RUN.
+pub mod frame {
+    const SRC_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 1];
+    const DST_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 2];
+
+    fn eth(ethertype: u16, payload: &[u8]) -> Vec<u8> {
+        let mut f = Vec::new();
+        f.extend_from_slice(&DST_MAC);
+        f.extend_from_slice(&SRC_MAC);
+        f.extend_from_slice(&ethertype.to_be_bytes());
+        f.extend_from_slice(payload);
+        f
+    }
+
+    fn checksum(b: &[u8]) -> u16 {
+        let mut s: u32 = b
+            .chunks(2)
+            .map(|c| u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]) as u32)
+            .sum();
+        while s > 0xffff {
+            s = (s & 0xffff) + (s >> 16);
+        }
+        !(s as u16)
+    }
+
+    /// An IPv4 packet with protocol `proto` and `l4` as payload.
+    pub fn ipv4(proto: u8, l4: &[u8]) -> Vec<u8> {
+        let mut ip = vec![
+            0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, proto, 0, 0, 10, 0, 0, 2, 10, 0, 0, 1,
+        ];
+        let total = (20 + l4.len()) as u16;
+        ip[2..4].copy_from_slice(&total.to_be_bytes());
+        let c = checksum(&ip);
+        ip[10..12].copy_from_slice(&c.to_be_bytes());
+        ip.extend_from_slice(l4);
+        eth(0x0800, &ip)
+    }
+
+    /// An IPv6 packet with next header `nh` and `l4` as payload.
+    pub fn ipv6(nh: u8, l4: &[u8]) -> Vec<u8> {
+        let mut ip = vec![0x60, 0, 0, 0];
+        ip.extend_from_slice(&(l4.len() as u16).to_be_bytes());
+        ip.push(nh);
+        ip.push(64);
+        ip.extend_from_slice(&[0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+        ip.extend_from_slice(&[0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        ip.extend_from_slice(l4);
+        eth(0x86dd, &ip)
+    }
+
+    pub fn udp(sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+        let mut u = Vec::new();
+        u.extend_from_slice(&sport.to_be_bytes());
+        u.extend_from_slice(&dport.to_be_bytes());
+        u.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+        u.extend_from_slice(&[0, 0]);
+        u.extend_from_slice(payload);
+        u
+    }
+
+    pub fn tcp_syn(sport: u16, dport: u16) -> Vec<u8> {
+        let mut t = Vec::new();
+        t.extend_from_slice(&sport.to_be_bytes());
+        t.extend_from_slice(&dport.to_be_bytes());
+        t.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0]);
+        t
+    }
+
+    pub fn icmp_echo() -> Vec<u8> {
+        vec![8, 0, 0xf7, 0xff, 0, 0, 0, 0]
+    }
+
+    /// An ARP request (not IP).
+    pub fn arp() -> Vec<u8> {
+        let mut a = vec![0, 1, 8, 0, 6, 4, 0, 1];
+        a.extend_from_slice(&SRC_MAC);
+        a.extend_from_slice(&[10, 0, 0, 2]);
+        a.extend_from_slice(&[0; 6]);
+        a.extend_from_slice(&[10, 0, 0, 1]);
+        eth(0x0806, &a)
+    }
+}
+
+/// Run a program once with `data` and return its return value.
+pub fn test_run(prog: BorrowedFd, data: &[u8]) -> u32 {
+    sys::prog_test_run(prog, data, &[], 1)
+        .expect("BPF_PROG_TEST_RUN")
+        .retval
+}
+
+/// The fd of a loaded program by name.
+pub fn prog_fd<'a>(l: &'a loader::load::Loaded, name: &str) -> BorrowedFd<'a> {
+    l.program(name)
+        .unwrap_or_else(|| panic!("prog {name} not loaded"))
+        .fd
+        .as_fd()
+}
+
+/// The fd of a loaded map by name.
+pub fn map_fd<'a>(l: &'a loader::load::Loaded, name: &str) -> BorrowedFd<'a> {
+    l.map(name)
+        .unwrap_or_else(|| panic!("map {name} not loaded"))
+        .fd
+        .as_fd()
+}

@@ -1,0 +1,340 @@
+//! The loader core against the real kernel: every object parses (and agrees with readelf),
+//! loads, and its programs do what their C says when run with BPF_PROG_TEST_RUN.
+
+use loader::load::{self, LoadError, LoadOptions, Loaded};
+use loader::obj::Object;
+use rbpf_tests::kernel::{array_u64, drop_and_check, frame, map_fd, prog_fd, test_run, value0};
+use rbpf_tests::{all_bpf_objs, bpf_obj, require_priv, run};
+use std::collections::BTreeSet;
+
+fn open(name: &str) -> Object {
+    Object::from_file(&bpf_obj(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+fn load_all(obj: &Object) -> Loaded {
+    load::load(obj, &LoadOptions::default()).unwrap_or_else(|e| panic!("{}: {e}", obj.name))
+}
+
+/// Programs (global functions in executable sections other than .text), with their sizes,
+/// and map symbols, as readelf sees them.
+fn readelf_view(path: &std::path::Path) -> (BTreeSet<(String, String, u64)>, BTreeSet<String>) {
+    let p = path.to_str().expect("utf-8 path");
+    let sections = run("readelf", &["-SW", p]);
+    // "  [ 3] xdp   PROGBITS  0000 000040 0000a8 00  AX  0   0  8"
+    let mut names = std::collections::HashMap::new();
+    for line in sections.lines() {
+        let Some(rest) = line.trim_start().strip_prefix('[') else {
+            continue;
+        };
+        let Some((idx, rest)) = rest.split_once(']') else {
+            continue;
+        };
+        let cols: Vec<&str> = rest.split_whitespace().collect();
+        if cols.len() >= 7 {
+            let exec = cols[6..].iter().any(|c| c.contains('X'));
+            names.insert(idx.trim().to_string(), (cols[0].to_string(), exec));
+        }
+    }
+    let syms = run("readelf", &["-sW", p]);
+    let mut progs = BTreeSet::new();
+    let mut maps = BTreeSet::new();
+    for line in syms.lines() {
+        let c: Vec<&str> = line.split_whitespace().collect();
+        // Num: Value Size Type Bind Vis Ndx Name
+        if c.len() != 8 {
+            continue;
+        }
+        let Some((sec, exec)) = names.get(c[6]) else {
+            continue;
+        };
+        let size: u64 = c[2].parse().unwrap_or(0);
+        if c[3] == "FUNC" && c[4] == "GLOBAL" && *exec && sec != ".text" {
+            progs.insert((c[7].to_string(), sec.clone(), size / 8));
+        }
+        if c[3] == "OBJECT" && (sec == ".maps" || sec == "maps") {
+            maps.insert(c[7].to_string());
+        }
+    }
+    (progs, maps)
+}
+
+#[test]
+fn every_object_parses_and_agrees_with_readelf() {
+    for path in all_bpf_objs() {
+        let obj = Object::from_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let ours_progs: BTreeSet<(String, String, u64)> = obj
+            .programs
+            .iter()
+            .map(|p| {
+                (
+                    p.name.clone(),
+                    p.section.clone(),
+                    obj.functions[p.func].insns.len() as u64,
+                )
+            })
+            .collect();
+        let ours_maps: BTreeSet<String> = obj
+            .maps
+            .iter()
+            .filter(|m| !matches!(m.kind, loader::obj::MapKind::Data { .. }))
+            .map(|m| m.name.clone())
+            .collect();
+        let (progs, maps) = readelf_view(&path);
+        assert_eq!(
+            ours_progs,
+            progs,
+            "{}: programs differ from readelf",
+            path.display()
+        );
+        assert_eq!(
+            ours_maps,
+            maps,
+            "{}: maps differ from readelf",
+            path.display()
+        );
+        assert_eq!(obj.license, "GPL", "{}", path.display());
+    }
+}
+
+#[test]
+fn every_object_loads_and_leaves_nothing_behind() {
+    require_priv!();
+    for path in all_bpf_objs() {
+        let obj = Object::from_file(&path).expect("parse");
+        match obj.name.as_str() {
+            // Rejected on purpose; see verifier_rejection_names_reason_and_line.
+            "bad_verifier" => continue,
+            // Trampolines: see fentry_is_refused_with_a_clear_message.
+            "trace_kernel" | "trace_tc" => continue,
+            _ => {}
+        }
+        let loaded = load_all(&obj);
+        assert_eq!(loaded.programs.len(), obj.programs.len(), "{}", obj.name);
+        for p in &loaded.programs {
+            assert!(p.id > 0, "{}: {} has no id", obj.name, p.name);
+            let info = loader::sys::prog_info(std::os::fd::AsFd::as_fd(&p.fd)).expect("info");
+            assert_eq!(info.prog_type, p.def.prog_type, "{} type", p.name);
+            assert_eq!(info.name, p.name.chars().take(15).collect::<String>());
+        }
+        assert_eq!(loaded.maps.len(), obj.maps.len(), "{}", obj.name);
+        drop_and_check(loaded);
+    }
+}
+
+#[test]
+fn xdp_classifier_counts_each_protocol_through_tail_calls() {
+    require_priv!();
+    let obj = open("xdp_classifier");
+    let prog = obj.program("xdp_classify").expect("entry");
+    assert_eq!(
+        prog.def, None,
+        "xdp_classifier is not a standard section name"
+    );
+    assert_eq!(prog.ctx_struct.as_deref(), Some("xdp_md"));
+    let map = obj.map("jmp_table").expect("jmp_table");
+    let mut slots = map.values.clone();
+    slots.sort();
+    assert_eq!(
+        slots,
+        vec![
+            (0, "handle_icmp".into()),
+            (1, "handle_tcp".into()),
+            (2, "handle_udp".into())
+        ]
+    );
+
+    let l = load_all(&obj);
+    let entry = prog_fd(&l, "xdp_classify");
+    let frames: Vec<(Vec<u8>, usize)> = vec![
+        (frame::ipv4(1, &frame::icmp_echo()), 0),
+        (frame::ipv4(6, &frame::tcp_syn(1000, 80)), 1),
+        (frame::ipv4(17, &frame::udp(1000, 53, b"q")), 2),
+        (frame::ipv6(17, &frame::udp(1000, 53, b"q6")), 2),
+        (frame::ipv6(58, &[128, 0, 0, 0, 0, 0, 0, 0]), 0),
+        (frame::arp(), 4),
+    ];
+    let mut want = [0u64; 8];
+    for (i, (f, slot)) in frames.iter().enumerate() {
+        for _ in 0..=i {
+            assert_eq!(test_run(entry, f), 2, "XDP_PASS");
+            want[*slot] += 1;
+            want[5] += 1;
+        }
+    }
+    let counts = map_fd(&l, "counts");
+    let got: Vec<u64> = (0..8).map(|k| array_u64(counts, k)).collect();
+    assert_eq!(
+        got,
+        want.to_vec(),
+        "counts by protocol (ICMP, TCP, UDP, other, non-IP, total, tail fail)"
+    );
+
+    // Empty the TCP slot: the tail call falls through and is counted as a failure.
+    loader::sys::map_delete(map_fd(&l, "jmp_table"), &1u32.to_ne_bytes()).expect("delete slot");
+    test_run(entry, &frames[1].0);
+    assert_eq!(array_u64(counts, 6), 1, "COUNT_TAIL_FAIL");
+    assert_eq!(array_u64(counts, 1), want[1], "TCP count unchanged");
+    drop_and_check(l);
+}
+
+#[test]
+fn globals_follow_the_c() {
+    require_priv!();
+    let obj = open("globals");
+    let names: BTreeSet<&str> = obj.maps.iter().map(|m| m.name.as_str()).collect();
+    for s in [".data", ".rodata", ".bss", ".rodata.str1.1"] {
+        assert!(names.contains(s), "no map for {s}: {names:?}");
+    }
+    let l = load_all(&obj);
+    let p = prog_fd(&l, "xdp_globals");
+    let mut f = b"rbpf".to_vec();
+    f.resize(14, 0);
+    assert_eq!(test_run(p, &f), 2);
+    assert_eq!(test_run(p, &f), 2);
+    let bss = value0(map_fd(&l, ".bss"));
+    let data = value0(map_fd(&l, ".data"));
+    let u64_at = |b: &[u8], o: usize| u64::from_le_bytes(b[o..o + 8].try_into().expect("8"));
+    assert_eq!(u64_at(&bss, 0), 2, "bss_runs");
+    assert_eq!(
+        u32::from_le_bytes(bss[8..12].try_into().expect("4")),
+        14,
+        "bss_last_len"
+    );
+    assert_eq!(u64_at(&bss, 16), 2, "bss_matches");
+    assert_eq!(u64_at(&data, 0), 106, "data_counter = 100 + 2 * cfg_step");
+    assert_eq!(&data[8..15], b"globals");
+    // .rodata is frozen: user space cannot change it after load.
+    let ro = map_fd(&l, ".rodata");
+    assert!(loader::sys::map_update(ro, &0u32.to_ne_bytes(), &value0(ro), 0).is_err());
+    drop_and_check(l);
+
+    // Configuration before load: the program obeys the new .rodata.
+    let mut obj = open("globals");
+    obj.set_global("cfg_verdict", &1u32.to_le_bytes())
+        .expect("set");
+    obj.set_global("cfg_step", &10u32.to_le_bytes())
+        .expect("set");
+    let l = load_all(&obj);
+    assert_eq!(
+        test_run(prog_fd(&l, "xdp_globals"), &f),
+        1,
+        "XDP_DROP from .rodata"
+    );
+    assert_eq!(u64_at(&value0(map_fd(&l, ".data")), 0), 110);
+    drop_and_check(l);
+    assert!(open("globals").set_global("no_such_var", &[0]).is_err());
+}
+
+#[test]
+fn bpf_to_bpf_calls_compute_what_the_c_says() {
+    require_priv!();
+    let obj = open("bpf2bpf");
+    let entry = obj.program("xdp_bpf2bpf").expect("entry");
+    let calls = obj.functions[entry.func]
+        .relocs
+        .iter()
+        .filter(|r| matches!(r.target, loader::obj::RelocTarget::Call { .. }))
+        .count();
+    assert!(calls >= 2, "expected BPF-to-BPF calls, found {calls}");
+    let l = load_all(&obj);
+    let p = prog_fd(&l, "xdp_bpf2bpf");
+    for n in [14usize, 20, 64] {
+        assert_eq!(test_run(p, &vec![0u8; n]), 2);
+        let r = map_fd(&l, "results");
+        let n = n as u64;
+        assert_eq!(array_u64(r, 0), n * n + 4, "add_square({n}, 4)");
+        assert_eq!(array_u64(r, 1), (n + 1) * (n + 1) + n, "global_mix({n})");
+    }
+    assert_eq!(array_u64(map_fd(&l, "results"), 2), 3, "runs");
+    drop_and_check(l);
+}
+
+#[test]
+fn legacy_maps_and_several_programs_per_section() {
+    require_priv!();
+    let obj = open("legacy_maps");
+    assert!(obj
+        .maps
+        .iter()
+        .any(|m| m.kind == loader::obj::MapKind::Legacy));
+    drop_and_check(load_all(&obj));
+    let obj = open("multi_prog");
+    assert!(obj.programs_in("xdp").len() >= 2);
+    assert!(obj.programs_in("tc").len() >= 2);
+    drop_and_check(load_all(&obj));
+}
+
+#[test]
+fn core_reads_the_calling_task() {
+    require_priv!();
+    let obj = open("core_task");
+    let l = load_all(&obj);
+    // raw_tp programs run with an args array as context and no packet.
+    let ctx = [0u8; 16];
+    let tid = nix::unistd::gettid().as_raw() as u32;
+    loader::sys::prog_test_run(prog_fd(&l, "core_task"), &[], &ctx, 0).expect("test run");
+    let seen = value0(map_fd(&l, ".bss"));
+    let u32_at = |o: usize| u32::from_le_bytes(seen[o..o + 4].try_into().expect("4"));
+    assert_eq!(u32_at(0), tid, "pid (thread id)");
+    assert_eq!(u32_at(4), std::process::id(), "tgid");
+    assert_eq!(
+        u32_at(8),
+        nix::unistd::getppid().as_raw() as u32,
+        "real_parent->tgid"
+    );
+    let comm = std::fs::read_to_string(format!("/proc/self/task/{tid}/comm")).expect("comm");
+    let got = &seen[12..28];
+    let end = got.iter().position(|&c| c == 0).unwrap_or(16);
+    assert_eq!(String::from_utf8_lossy(&got[..end]), comm.trim_end());
+    drop_and_check(l);
+}
+
+#[test]
+fn verifier_rejection_names_reason_and_line() {
+    require_priv!();
+    let obj = open("bad_verifier");
+    match load::load(&obj, &LoadOptions::default()) {
+        Err(LoadError::Verifier(v)) => {
+            let load::VerifierError {
+                prog,
+                reason,
+                log,
+                line,
+                ..
+            } = *v;
+            assert_eq!(prog, "xdp_bad");
+            assert!(
+                reason.contains("outside of the packet")
+                    || reason.contains("invalid access to packet"),
+                "{reason}"
+            );
+            assert!(
+                log.contains("processed") || log.contains("invalid"),
+                "{log}"
+            );
+            let line = line.expect("source line from line_info");
+            assert!(line.contains("bad_verifier.bpf.c"), "{line}");
+        }
+        Err(e) => panic!("expected a verifier error, got: {e}"),
+        Ok(_) => panic!("bad_verifier loaded"),
+    }
+}
+
+#[test]
+fn fentry_is_refused_with_a_clear_message() {
+    require_priv!();
+    if std::env::var("RBPF_VM_KERNEL").is_ok() {
+        return; // In the VM trampolines work; the tracing tests cover them there.
+    }
+    let obj = open("trace_kernel");
+    let opts = LoadOptions {
+        only: Some(vec!["fentry_unlinkat".into()]),
+        ..Default::default()
+    };
+    let err = load::load(&obj, &opts).expect_err("this kernel refuses trampolines");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("fentry_unlinkat") && msg.contains("trampoline"),
+        "{msg}"
+    );
+}
