@@ -40,8 +40,8 @@ test: deps all
 # The privileged tests inside Debian's stock 6.1 and 6.12 kernels under QEMU (docs/vm.md);
 # which test binaries run there: vm/tests.list. Kernels are cached under target/vm/.
 VM_KERNELS      ?= linux-image-amd64 linux-image-6.12-amd64
-VM_TIMEOUT      ?= 300
-VM_TEST_TIMEOUT ?= 120
+VM_TIMEOUT      ?= 600
+VM_TEST_TIMEOUT ?= 240
 VM_MEM          ?= 1G
 VM_SMP          ?= 2
 

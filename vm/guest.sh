@@ -15,22 +15,23 @@ tab=$(printf '\t')
 n=0 failed=0
 while IFS="$tab" read -r label dir exe args; do
 	n=$((n + 1))
+	name=$label${args:+ $args}
 	log=$logs/$n-$(echo "$label" | tr ':/' '__').log
 	t0=$(now)
 	# shellcheck disable=SC2086 # ARGS are words from tests.list
-	timeout "${per_binary:-120}" chroot /host /usr/bin/env -i \
+	timeout "${per_binary:-240}" chroot /host /usr/bin/env -i \
 		PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/tmp TMPDIR=/tmp \
 		RBPF_REQUIRE_PRIV=1 RBPF_VM_KERNEL="$kver" CARGO_MANIFEST_DIR="$dir" \
 		/bin/sh -c 'cd "$1" && shift && exec "$@"' sh "$dir" "$exe" $args </dev/null >"$log" 2>&1
 	rc=$?
 	secs=$(awk -v a="$t0" -v b="$(now)" 'BEGIN{printf "%.1f", b - a}')
 	if [ $rc = 0 ]; then
-		echo "== $label: ok (${secs}s)"
+		echo "== $name: ok (${secs}s)"
 	else
 		failed=$((failed + 1))
 		why="exit $rc"
-		[ $rc = 143 ] && why="killed after ${per_binary:-120}s"
-		echo "== $label: FAILED, $why (${secs}s); output:"
+		[ $rc = 143 ] && why="killed after ${per_binary:-240}s"
+		echo "== $name: FAILED, $why (${secs}s); output:"
 		if grep -q '^failures:$' "$log"; then sed -n '/^failures:$/,$p' "$log"; else tail -n 60 "$log"; fi
 	fi
 	grep -E '^(running [0-9]+ tests?|test result:)' "$log"

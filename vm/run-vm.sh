@@ -2,7 +2,7 @@
 # usage: run-vm.sh KERNEL INITRD GUEST_SCRIPT [SHARE_DIR]   (KERNEL: vmlinuz or vmlinux)
 # Boots the kernel under QEMU, runs GUEST_SCRIPT (a path inside the guest) and exits with
 # its exit code, or 99 when the guest never reported one (crash, panic, timeout).
-# env: VM_ACCEL=tcg|kvm (tcg), VM_MEM (1G), VM_SMP (2), VM_TIMEOUT (seconds, 300),
+# env: VM_ACCEL=tcg|kvm (tcg), VM_CPU (TCG's -cpu, max), VM_MEM (1G), VM_SMP (2), VM_TIMEOUT (seconds, 600),
 #      HOSTROOT=1 (also share the host's / read-only, mounted at /host), VM_APPEND (more
 #      kernel command line words).
 # SHARE_DIR is mounted read-write at /mnt in the guest (and at its own path under /host).
@@ -12,7 +12,7 @@ kernel=$1 initrd=$2 cmd=$3 share=${4:-}
 accel=${VM_ACCEL:-tcg}
 args=(-kernel "$kernel" -initrd "$initrd" -m "${VM_MEM:-1G}" -smp "${VM_SMP:-2}"
 	-nographic -vga none -nic none -no-reboot)
-if [ "$accel" = tcg ]; then args+=(-accel tcg,thread=multi -cpu max); else args+=(-accel kvm -cpu host); fi
+if [ "$accel" = tcg ]; then args+=(-accel tcg,thread=multi -cpu "${VM_CPU:-max}"); else args+=(-accel kvm -cpu host); fi
 [ -n "$share" ] && args+=(-virtfs "local,path=$share,mount_tag=host0,security_model=none,id=host0")
 [ -n "${HOSTROOT:-}" ] && args+=(-virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap,id=hostroot")
 # The kernel command line splits on spaces: the guest command is one script path.
@@ -29,7 +29,7 @@ while IFS= read -r line; do
 	*) printf '%s\n' "$line" ;;
 	esac
 	case $line in VM-EXIT\ rc=*) rc=${line#VM-EXIT rc=} ;; esac
-done < <(timeout -k 5 "${VM_TIMEOUT:-300}" qemu-system-x86_64 "${args[@]}" </dev/null 2>&1
-	s=$?; [ $s = 124 ] && echo "VM: killed after VM_TIMEOUT=${VM_TIMEOUT:-300}s"; echo "QEMU-EXIT status=$s")
+done < <(timeout -k 5 "${VM_TIMEOUT:-600}" qemu-system-x86_64 "${args[@]}" </dev/null 2>&1
+	s=$?; [ $s = 124 ] && echo "VM: killed after VM_TIMEOUT=${VM_TIMEOUT:-600}s"; echo "QEMU-EXIT status=$s")
 printf '[%s] qemu gone\n' "$(elapsed)"
 exit "$rc"

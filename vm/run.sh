@@ -50,7 +50,7 @@ for meta in $kernels; do
 	lap "$meta: $kver ready"
 	t0=${EPOCHREALTIME/./}
 	krc=0
-	HOSTROOT=1 VM_APPEND="vmkernel=$kver vmtesttimeout=${VM_TEST_TIMEOUT:-120}" \
+	HOSTROOT=1 VM_APPEND="vmkernel=$kver vmtesttimeout=${VM_TEST_TIMEOUT:-240}" \
 		"$here/run-vm.sh" "$kernel" "$initrd" /mnt/guest.sh "$share" | sed -u "s/^/[$kver] /" ||
 		krc=$?
 	[ "$krc" = 0 ] && verdict=ok || { verdict="FAILED (rc $krc)"; rc=1; }
