@@ -45,8 +45,11 @@ for meta in $kernels; do
 		"$here/build-initramfs.sh" "$kdir" "$initrd"
 	fi
 	# the ELF kernel boots seconds faster under TCG than the bzImage (vmlinux.py says why)
-	kernel=$kdir/vmlinux
-	[ -e "$kernel" ] || "$here/vmlinux.py" "$kdir"/boot/vmlinuz-* "$kernel" || kernel=$(echo "$kdir"/boot/vmlinuz-*)
+	kernel=$(echo "$kdir"/boot/vmlinuz-*)
+	if grep -qs '^CONFIG_PVH=y' "$kdir"/boot/config-*; then
+		[ -e "$kdir/vmlinux" ] || "$here/vmlinux.py" "$kernel" "$kdir/vmlinux" || true
+		[ -e "$kdir/vmlinux" ] && kernel=$kdir/vmlinux
+	fi
 	lap "$meta: $kver ready"
 	t0=${EPOCHREALTIME/./}
 	krc=0
