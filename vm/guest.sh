@@ -32,7 +32,8 @@ while IFS="$tab" read -r label dir exe args; do
 		why="exit $rc"
 		[ $rc = 143 ] && why="killed after ${per_binary:-240}s"
 		echo "== $name: FAILED, $why (${secs}s); output:"
-		if grep -q '^failures:$' "$log"; then sed -n '/^failures:$/,$p' "$log"; else tail -n 60 "$log"; fi
+		if grep -q '^failures:$' "$log"; then sed -n '/^failures:$/,$p' "$log"; else tail -n 60 "$log"; fi |
+			grep -Ev '^(running [0-9]+ tests?|test result:)'
 	fi
 	grep -E '^(running [0-9]+ tests?|test result:)' "$log"
 done </mnt/plan.tsv
