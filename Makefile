@@ -37,6 +37,18 @@ build:
 test: deps all
 	$(CARGO) test --workspace 2>&1 | tee target/test.log; exit $${PIPESTATUS[0]}
 
+# The privileged tests inside Debian's stock 6.1 and 6.12 kernels under QEMU (docs/vm.md);
+# which test binaries run there: vm/tests.list. Kernels are cached under target/vm/.
+VM_KERNELS      ?= linux-image-amd64 linux-image-6.12-amd64
+VM_TIMEOUT      ?= 600
+VM_TEST_TIMEOUT ?= 240
+VM_MEM          ?= 1G
+VM_SMP          ?= 2
+
+test-vm: deps bpf
+	VM_KERNELS="$(VM_KERNELS)" VM_TIMEOUT=$(VM_TIMEOUT) VM_TEST_TIMEOUT=$(VM_TEST_TIMEOUT) \
+		VM_MEM=$(VM_MEM) VM_SMP=$(VM_SMP) CARGO="$(CARGO)" vm/run.sh
+
 demo: deps all
 	@scripts/demo.sh
 
