@@ -352,8 +352,11 @@ fn errors_say_what_is_wrong_and_leave_nothing_behind() {
         dev,
         "-v",
     ]);
+    // With -v the whole log, from its first line, not only its tail.
     assert!(
-        full.len() > m.len() && full.contains("verifier log:"),
+        full.contains("verifier log:\n")
+            && full.contains("0: R1=ctx()")
+            && full.contains("processed "),
         "{full}"
     );
     // Nothing left: no XDP, no qdisc, no pins of this lab.

@@ -302,7 +302,8 @@ fn tc_flow_burst_into_a_one_page_perf_ring_is_counted_as_loss() {
     // through every CPU.
     let cpus = reader.cpus();
     for &cpu in &cpus {
-        udp_burst(&lab, 1, ADDR_A, 7100, Some(cpu as usize));
+        // A port of its own: rebinding the burst's port at once can fail (EADDRINUSE).
+        udp_burst(&lab, 1, ADDR_A, 7101 + cpu as u16, Some(cpu as usize));
     }
     stats += reader
         .poll(Some(Duration::from_millis(50)), &mut on)

@@ -25,14 +25,23 @@ impl Btf {
         let name = self.name(id);
         let budget = &Cell::new(MAX_NODES);
         match &t.kind {
-            Kind::Struct { members, .. } | Kind::Union { members, .. } if !name.is_empty() => {
+            Kind::Struct { members, size } | Kind::Union { members, size } if !name.is_empty() => {
                 let kw = if matches!(t.kind, Kind::Struct { .. }) {
                     "struct"
                 } else {
                     "union"
                 };
                 if members.is_empty() {
-                    return format!("{kw} {name} {{}};");
+                    // An opaque type with a size (6.1's `struct bpf_timer`): keep its size
+                    // with nameless padding, as bpftool does.
+                    let pad: String = std::iter::repeat_n("\tlong: 64;\n", (*size / 8) as usize)
+                        .chain(std::iter::repeat_n("\tchar: 8;\n", (*size % 8) as usize))
+                        .collect();
+                    return if pad.is_empty() {
+                        format!("{kw} {name} {{}};")
+                    } else {
+                        format!("{kw} {name} {{\n{pad}}};")
+                    };
                 }
                 format!("{kw} {name} {{\n{}}};", self.body(id, 1, 0, budget))
             }
