@@ -85,7 +85,7 @@ fn hook_hint(a: &AttachArgs) -> Option<SectionDef> {
 }
 
 /// `MAP[IDX]=PROG`
-fn parse_prog_array(s: &str) -> CliResult<(String, u32, String)> {
+pub(super) fn parse_prog_array(s: &str) -> CliResult<(String, u32, String)> {
     let bad = || CliError::new(format!("--prog-array {s}: expected MAP[IDX]=PROG"));
     let (lhs, prog) = s.split_once('=').ok_or_else(bad)?;
     let (map, rest) = lhs.split_once('[').ok_or_else(bad)?;
@@ -94,6 +94,20 @@ fn parse_prog_array(s: &str) -> CliResult<(String, u32, String)> {
         .and_then(|i| i.parse().ok())
         .ok_or_else(bad)?;
     Ok((map.to_string(), idx, prog.to_string()))
+}
+
+/// `--prog-array MAP[IDX]=PROG`: fill the tail-call slots the user asked for.
+pub(super) fn fill_prog_arrays(a: &AttachArgs, loaded: &Loaded) -> CliResult {
+    for pa in &a.prog_array {
+        let (map, idx, p) = parse_prog_array(pa)?;
+        loaded
+            .set_tail_call(&map, idx, &p)
+            .map_err(|e| CliError::new(e.to_string()))?;
+        if a.explain {
+            explain_line!("map '{map}' slot {idx} = prog '{p}'");
+        }
+    }
+    Ok(())
 }
 
 pub fn run(a: &AttachArgs, netns: Option<&str>) -> CliResult {
@@ -147,15 +161,7 @@ pub fn run(a: &AttachArgs, netns: Option<&str>) -> CliResult {
         ))
     })?;
     let loaded = load::load(&obj, &opts).map_err(|e| load_error(e, a.verbose))?;
-    for pa in &a.prog_array {
-        let (map, idx, p) = parse_prog_array(pa)?;
-        loaded
-            .set_tail_call(&map, idx, &p)
-            .map_err(|e| CliError::new(e.to_string()))?;
-        if a.explain {
-            explain_line!("map '{map}' slot {idx} = prog '{p}'");
-        }
-    }
+    fill_prog_arrays(a, &loaded)?;
     let lp = loaded
         .program(&prog.name)
         .ok_or_else(|| CliError::new(format!("prog '{}' was not loaded", prog.name)))?;

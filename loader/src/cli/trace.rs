@@ -32,29 +32,16 @@ pub fn run(
     // Load this program, the ones named in --prog-array, and tail-call targets.
     let mut only = vec![prog.name.clone()];
     for pa in &a.prog_array {
-        if let Some((_, p)) = pa.split_once('=') {
-            if !only.iter().any(|o| o == p) {
-                only.push(p.to_string());
-            }
+        let (_, _, p) = super::attach::parse_prog_array(pa)?;
+        if !only.contains(&p) {
+            only.push(p);
         }
     }
     opts.only = Some(only);
     // Signals are blocked from here on, so a second Ctrl-C cannot cut a cleanup short.
     let sigfd = block_signals()?;
     let loaded = load::load(obj, &opts).map_err(|e| load_error(e, a.verbose))?;
-    for pa in &a.prog_array {
-        let (lhs, p) = pa
-            .split_once('=')
-            .ok_or_else(|| CliError::new(format!("--prog-array {pa}: expected MAP[IDX]=PROG")))?;
-        let (map, idx) = lhs
-            .strip_suffix(']')
-            .and_then(|l| l.split_once('['))
-            .and_then(|(m, i)| i.parse::<u32>().ok().map(|i| (m, i)))
-            .ok_or_else(|| CliError::new(format!("--prog-array {pa}: expected MAP[IDX]=PROG")))?;
-        loaded
-            .set_tail_call(map, idx, p)
-            .map_err(|e| CliError::new(e.to_string()))?;
-    }
+    super::attach::fill_prog_arrays(a, &loaded)?;
     let lp = loaded
         .program(&prog.name)
         .ok_or_else(|| CliError::new(format!("prog '{}' was not loaded", prog.name)))?;
