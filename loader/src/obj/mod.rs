@@ -163,6 +163,10 @@ impl Object {
 
     /// Parse an object from its bytes. `name` names it in messages and map names.
     pub fn parse(name: &str, data: &[u8]) -> Result<Object> {
+        // EI_DATA says the byte order before any multi-byte field is read in it.
+        if data.starts_with(b"\x7fELF") && data.get(5) == Some(&2) {
+            return Err(ObjError::BigEndian);
+        }
         let file = object::File::parse(data)?;
         if file.architecture() != object::Architecture::Bpf {
             return Err(ObjError::WrongMachine(file.architecture()));
