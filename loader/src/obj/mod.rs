@@ -183,8 +183,15 @@ impl Object {
         let mut btf_bytes = None;
         let mut btf_ext_bytes = None;
         for sec in file.sections() {
-            let sname = sec.name().unwrap_or("").to_string();
             let idx = sec.index().0;
+            // A name past the string table is a damaged file, not an anonymous section.
+            let sname = sec
+                .name()
+                .map_err(|e| ObjError::Section {
+                    section: format!("#{idx}"),
+                    reason: format!("name: {e}"),
+                })?
+                .to_string();
             sec_names.insert(idx, sname.clone());
             section_sizes.insert(sname.clone(), sec.size());
             let bad = |reason: String| ObjError::Section {
@@ -224,8 +231,12 @@ impl Object {
         let mut symbol_offsets = HashMap::new();
         for s in file.symbols() {
             let section = s.section_index().map(|i| i.0);
+            let name = s.name().map_err(|e| ObjError::Symbol {
+                symbol: format!("#{}", s.index().0),
+                reason: format!("name: {e}"),
+            })?;
             let info = SymInfo {
-                name: s.name().unwrap_or("").to_string(),
+                name: name.to_string(),
                 section,
                 value: s.address(),
                 size: s.size(),
