@@ -220,6 +220,8 @@ impl Object {
             }
         }
 
+        check_relocation_sections(&file, data)?;
+
         let btf = btf_bytes.map(Btf::parse).transpose()?;
         let btf_ext = match (&btf, btf_ext_bytes) {
             (Some(b), Some(e)) => Some(BtfExt::parse(e, b)?),
@@ -344,6 +346,9 @@ impl Object {
                     offset,
                     reason,
                 };
+                if offset % insn::INSN_SIZE as u64 != 0 {
+                    return Err(err("offset is not on an instruction boundary".into()));
+                }
                 let r_type = match rel.flags() {
                     RelocationFlags::Elf { r_type } => r_type,
                     _ => return Err(err("not an ELF relocation".into())),
@@ -554,6 +559,50 @@ impl Object {
             }),
         }
     }
+}
+
+/// The `object` crate skips a relocation section it cannot read, or one tied to another
+/// symbol table, without a word: a program would then load with unpatched instructions.
+/// Check every `SHT_REL`/`SHT_RELA` section up front instead.
+fn check_relocation_sections(file: &object::File, data: &[u8]) -> Result<()> {
+    use object::elf::{SHT_REL, SHT_RELA};
+    use object::read::elf::SectionHeader as _;
+    let object::File::Elf64(elf) = file else {
+        return Ok(());
+    };
+    let endian = elf.endian();
+    let table = elf.elf_section_table();
+    let symtab = elf.elf_symbol_table().section().0;
+    for (i, sh) in table.iter().enumerate() {
+        let t = sh.sh_type(endian);
+        if t != SHT_REL && t != SHT_RELA {
+            continue;
+        }
+        let name = table
+            .section_name(endian, sh)
+            .ok()
+            .map(|n| String::from_utf8_lossy(n).into_owned())
+            .unwrap_or_else(|| format!("#{i}"));
+        let bad = |reason: String| ObjError::Section {
+            section: name.clone(),
+            reason,
+        };
+        let bytes = sh.data(endian, data).map_err(|e| bad(e.to_string()))?;
+        let entry = if t == SHT_REL { 16 } else { 24 };
+        if bytes.len() % entry != 0 {
+            return Err(bad(format!(
+                "size {} is not a whole number of {entry}-byte relocations",
+                bytes.len()
+            )));
+        }
+        let link = sh.sh_link(endian) as usize;
+        if link != symtab {
+            return Err(bad(format!(
+                "linked to section #{link}, not to the symbol table (#{symtab})"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The name of the struct a function's first argument points to, from BTF.
