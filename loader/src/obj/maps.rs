@@ -352,12 +352,31 @@ pub(super) fn collect(
             values: Vec::new(),
         });
     }
+    // Relocations and load find maps by name: two of one name would be one map.
+    let mut seen = std::collections::HashSet::new();
+    if let Some(dup) = maps.iter().find(|m| !seen.insert(m.name.as_str())) {
+        return Err(ObjError::Map {
+            map: dup.name.clone(),
+            reason: "defined twice".into(),
+        });
+    }
     Ok(Found { maps, by_symbol })
 }
 
 /// Read one BTF map definition: `struct { __uint(type, ..); __type(key, ..); ... } name`.
 /// Returns the definition and the byte offset of its `values` member, if any.
 fn btf_map_def(btf: &Btf, var: u32, name: &str) -> Result<(MapDef, Option<u64>)> {
+    // A BTF fault met while reading a map's definition names the map too.
+    btf_map_def_inner(btf, var, name).map_err(|e| match e {
+        ObjError::Btf(e) => ObjError::Map {
+            map: name.to_string(),
+            reason: e.to_string(),
+        },
+        e => e,
+    })
+}
+
+fn btf_map_def_inner(btf: &Btf, var: u32, name: &str) -> Result<(MapDef, Option<u64>)> {
     let bad = |reason: String| ObjError::Map {
         map: name.to_string(),
         reason,
