@@ -136,6 +136,17 @@ impl Elf {
         (idx as u32, self.sec(".symtab").offset + idx * SYM)
     }
 
+    /// The index of the STT_SECTION symbol of section `sec` (those have no name of their own).
+    fn section_symbol(&self, sec: &str) -> u32 {
+        let idx = self.sec(sec).idx;
+        let f = object::File::parse(&*self.b).expect("parse");
+        let s = f
+            .symbols()
+            .find(|s| s.kind() == object::SymbolKind::Section && s.section_index().map(|i| i.0) == Some(idx))
+            .unwrap_or_else(|| panic!("no section symbol for {sec}"));
+        s.index().0 as u32
+    }
+
     /// The entries of relocation section `relsec` (`.relxdp`, `.rel.maps`).
     fn rels(&self, relsec: &str) -> Vec<Rel> {
         let s = self.sec(relsec);
@@ -559,7 +570,7 @@ fn relocation_against_the_wrong_kind_of_symbol() {
     let e = Elf::open("xdp_classifier");
     let r = e.rel_against(".relxdp_classifier", "jmp_table");
     // A map load pointing at a DWARF section symbol.
-    let (dbg, _) = e.symbol(".debug_abbrev");
+    let dbg = e.section_symbol(".debug_abbrev");
     expect_err(
         "ld_imm64 against .debug_abbrev",
         e.clone().set_rel_sym(r, dbg).b,

@@ -229,13 +229,20 @@ pub(super) fn collect(
                 _ => None,
             };
             let prog = target
-                .and_then(|s| object::ObjectSymbol::name(&s).ok().map(|n| n.to_string()))
+                .as_ref()
+                .and_then(|s| object::ObjectSymbol::name(s).ok().map(|n| n.to_string()))
                 .filter(|n| !n.is_empty())
                 .ok_or_else(|| {
                     err(format!(
                         "slot {slot} of '{map_name}' points at no named program"
                     ))
                 })?;
+            // Only a function can sit in a tail-call slot.
+            if target.as_ref().map(object::ObjectSymbol::kind) != Some(object::SymbolKind::Text) {
+                return Err(err(format!(
+                    "slot {slot} of '{map_name}' points at '{prog}', which is not a program"
+                )));
+            }
             let map = maps
                 .iter_mut()
                 .find(|m| m.name == map_name)
