@@ -32,6 +32,8 @@ pub enum ObjError {
     WrongMachine(object::Architecture),
     #[error("big-endian BPF objects are not supported")]
     BigEndian,
+    #[error("not a BPF object: 32-bit ELF (ELFCLASS32); BPF objects are ELFCLASS64")]
+    Elf32,
     #[error("section '{section}': {reason}")]
     Section { section: String, reason: String },
     #[error(
@@ -174,6 +176,10 @@ impl Object {
         if !file.is_little_endian() {
             return Err(ObjError::BigEndian);
         }
+        if !file.is_64() {
+            return Err(ObjError::Elf32);
+        }
+        check_string_tables(&file, data)?;
 
         let mut sec_names: HashMap<usize, String> = HashMap::new();
         let mut section_sizes = HashMap::new();
@@ -198,6 +204,8 @@ impl Object {
                 section: sname.clone(),
                 reason,
             };
+            // Every section's bytes must be in the file, whether we use them or not.
+            sec.data().map_err(|e| bad(e.to_string()))?;
             match sname.as_str() {
                 "license" => {
                     let d = sec.data().map_err(|e| bad(e.to_string()))?;
@@ -559,6 +567,40 @@ impl Object {
             }),
         }
     }
+}
+
+/// Names are read lazily: an unreadable string table would otherwise surface as a bad
+/// name on some section or symbol. Say which table it is.
+fn check_string_tables(file: &object::File, data: &[u8]) -> Result<()> {
+    use object::read::elf::{FileHeader as _, SectionHeader as _};
+    let object::File::Elf64(elf) = file else {
+        return Ok(());
+    };
+    let endian = elf.endian();
+    let table = elf.elf_section_table();
+    let shstrndx = elf
+        .elf_header()
+        .shstrndx(endian, data)
+        .map_err(ObjError::Elf)? as usize;
+    let symtab = elf.elf_symbol_table().section().0;
+    let symtab_link = table
+        .section(object::SectionIndex(symtab))
+        .map(|s| s.sh_link(endian) as usize)
+        .unwrap_or(0);
+    for (what, idx) in [("section name", shstrndx), ("symbol name", symtab_link)] {
+        if idx == 0 {
+            continue;
+        }
+        let bad = |reason: String| ObjError::Section {
+            section: format!("#{idx}"),
+            reason: format!("the {what} string table cannot be read: {reason}"),
+        };
+        let sh = table
+            .section(object::SectionIndex(idx))
+            .map_err(|e| bad(e.to_string()))?;
+        sh.data(endian, data).map_err(|e| bad(e.to_string()))?;
+    }
+    Ok(())
 }
 
 /// The `object` crate skips a relocation section it cannot read, or one tied to another
