@@ -113,7 +113,12 @@ impl Elf {
     fn sections(&self) -> Vec<(String, Sec)> {
         let f = object::File::parse(&*self.b).expect("the original parses");
         f.sections()
-            .map(|s| (s.name().expect("name").to_string(), self.sec_at(s.index().0)))
+            .map(|s| {
+                (
+                    s.name().expect("name").to_string(),
+                    self.sec_at(s.index().0),
+                )
+            })
             .collect()
     }
 
@@ -142,7 +147,10 @@ impl Elf {
         let f = object::File::parse(&*self.b).expect("parse");
         let s = f
             .symbols()
-            .find(|s| s.kind() == object::SymbolKind::Section && s.section_index().map(|i| i.0) == Some(idx))
+            .find(|s| {
+                s.kind() == object::SymbolKind::Section
+                    && s.section_index().map(|i| i.0) == Some(idx)
+            })
             .unwrap_or_else(|| panic!("no section symbol for {sec}"));
         s.index().0 as u32
     }
@@ -214,15 +222,20 @@ impl Elf {
             rec.push(p);
             let info = self.u32(p + 4);
             let vlen = (info & 0xffff) as usize;
-            p += 12 + match ((info >> 24) & 0x1f) as u8 {
-                kind::INT | kind::VAR | kind::DECL_TAG => 4,
-                kind::ARRAY => 12,
-                kind::STRUCT | kind::UNION | kind::DATASEC | kind::ENUM64 => 12 * vlen,
-                kind::ENUM | kind::FUNC_PROTO => 8 * vlen,
-                _ => 0,
-            };
+            p += 12
+                + match ((info >> 24) & 0x1f) as u8 {
+                    kind::INT | kind::VAR | kind::DECL_TAG => 4,
+                    kind::ARRAY => 12,
+                    kind::STRUCT | kind::UNION | kind::DATASEC | kind::ENUM64 => 12 * vlen,
+                    kind::ENUM | kind::FUNC_PROTO => 8 * vlen,
+                    _ => 0,
+                };
         }
-        assert_eq!(rec.len(), btf.len(), "our record walk agrees with the parser");
+        assert_eq!(
+            rec.len(),
+            btf.len(),
+            "our record walk agrees with the parser"
+        );
         BtfLoc { btf, rec }
     }
 }
@@ -401,7 +414,10 @@ fn boundaries(e: &Elf) -> Vec<usize> {
 #[test]
 fn truncated_at_every_header_and_section_boundary() {
     for name in OBJECTS {
-        for (layout, e) in [("clang", Elf::open(name)), ("sht-first", Elf::open(name).sht_first())] {
+        for (layout, e) in [
+            ("clang", Elf::open(name)),
+            ("sht-first", Elf::open(name).sht_first()),
+        ] {
             for cut in boundaries(&e) {
                 expect_err(
                     &format!("{name} ({layout} layout) cut at {cut}"),
@@ -465,11 +481,17 @@ fn corrupted_section_header_table() {
     let cases: Vec<(&str, Elf)> = vec![
         ("e_shoff past the end", e.clone().set64(40, len + 8)),
         ("e_shoff wraps around", e.clone().set64(40, u64::MAX - 100)),
-        ("e_shoff misaligned", e.clone().set64(40, e.shoff() as u64 + 3)),
+        (
+            "e_shoff misaligned",
+            e.clone().set64(40, e.shoff() as u64 + 3),
+        ),
         ("e_shnum past the end", e.clone().set16(60, n + 100)),
         ("e_shnum 0xffff", e.clone().set16(60, 0xffff)),
         ("e_shstrndx past e_shnum", e.clone().set16(62, n + 5)),
-        ("e_shstrndx SHN_XINDEX without a section 0 link", e.clone().set16(62, 0xffff)),
+        (
+            "e_shstrndx SHN_XINDEX without a section 0 link",
+            e.clone().set16(62, 0xffff),
+        ),
         ("e_shentsize 32", e.clone().set16(58, 32)),
     ];
     for (case, e) in cases {
@@ -492,7 +514,11 @@ fn string_offsets_past_the_end() {
     expect_err(
         "section name offset past .strtab",
         e.clone().set32(xdp.hdr, strtab.size as u32 + 10).b,
-        &[&format!("section {}", xdp.idx), &format!("#{}", xdp.idx), "name"],
+        &[
+            &format!("section {}", xdp.idx),
+            &format!("#{}", xdp.idx),
+            "name",
+        ],
     );
     // A program symbol whose name is past the string table.
     let (idx, at) = e.symbol("xdp_classify");
@@ -539,7 +565,11 @@ fn wrong_machine_class_and_byte_order() {
         expect_err(&format!("{name}: big-endian flag"), be.b, &["big-endian"]);
         let mut c32 = e.clone();
         c32.b[4] = 1; // EI_CLASS = ELFCLASS32
-        expect_err(&format!("{name}: 32-bit class"), c32.b, &["ELF", "machine", "32"]);
+        expect_err(
+            &format!("{name}: 32-bit class"),
+            c32.b,
+            &["ELF", "machine", "32"],
+        );
         let mut bad = e.clone();
         bad.b[0] = 0x7e;
         expect_err(&format!("{name}: bad magic"), bad.b, &["ELF", "magic"]);
@@ -663,7 +693,10 @@ fn values_slot_past_max_entries() {
         e.clone().set32(b.rec[arr as usize] + 12 + 8, 2).b,
         &["jmp_table"],
     );
-    assert!(msg.contains("slot 2") && msg.contains("max_entries 2"), "{msg}");
+    assert!(
+        msg.contains("slot 2") && msg.contains("max_entries 2"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -672,7 +705,10 @@ fn duplicate_map_names() {
     let e = Elf::open("xdp_classifier");
     let b = e.btf();
     let counts = b.btf.find_by_name("counts", kind::VAR).expect("counts");
-    let jmp = b.btf.find_by_name("jmp_table", kind::VAR).expect("jmp_table");
+    let jmp = b
+        .btf
+        .find_by_name("jmp_table", kind::VAR)
+        .expect("jmp_table");
     let name_off = e.u32(b.rec[counts as usize]);
     expect_err(
         "two BTF maps named counts",
@@ -741,7 +777,10 @@ fn btf_impossible_sizes() {
             .b,
         &["counts"],
     );
-    assert!(msg.contains("too large") || msg.contains("overflow"), "{msg}");
+    assert!(
+        msg.contains("too large") || msg.contains("overflow"),
+        "{msg}"
+    );
     // value = int[0xffffffff] with int of 0xffffffff bytes inside another such array: the
     // size overflows 64 bits.
     let outer = b.pointee(b.map_member("counts", "type"));
@@ -757,7 +796,10 @@ fn btf_impossible_sizes() {
             .b,
         &["counts", &format!("type id {outer}")],
     );
-    assert!(msg.contains("overflow") || msg.contains("too large"), "{msg}");
+    assert!(
+        msg.contains("overflow") || msg.contains("too large"),
+        "{msg}"
+    );
     // A type section whose vlen promises more members than there are bytes.
     let st = b.btf.find_by_name("xdp_md", kind::STRUCT).expect("xdp_md");
     let info = e.u32(b.rec[st as usize] + 4);
@@ -772,7 +814,11 @@ fn btf_impossible_sizes() {
 
 #[test]
 fn program_section_size_not_a_multiple_of_8() {
-    for (name, sec) in [("xdp_classifier", "xdp_classifier"), ("globals", "xdp"), ("bpf2bpf", "xdp")] {
+    for (name, sec) in [
+        ("xdp_classifier", "xdp_classifier"),
+        ("globals", "xdp"),
+        ("bpf2bpf", "xdp"),
+    ] {
         let e = Elf::open(name);
         let s = e.sec(sec);
         let msg = expect_err(
