@@ -209,7 +209,7 @@ pub(super) fn collect(
             let map_sym = syms
                 .syms
                 .iter()
-                .find(|s| s.2 == Some(midx) && off >= s.3 && off < s.3 + s.4.max(1))
+                .find(|s| s.2 == Some(midx) && off >= s.3 && off < s.3.saturating_add(s.4.max(1)))
                 .ok_or_else(|| err("not inside any map definition".into()))?;
             let map_name = map_sym.1.to_string();
             let base = values_off.get(&map_name).copied().ok_or_else(|| {
@@ -283,7 +283,8 @@ pub(super) fn collect(
             for (idx, name, _, off, _) in in_sec {
                 let off = *off as usize;
                 let field = |i: usize| -> Result<u32> {
-                    data.get(off + 4 * i..off + 4 * i + 4)
+                    off.checked_add(4 * i)
+                        .and_then(|a| data.get(a..a.checked_add(4)?))
                         .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
                         .ok_or_else(|| ObjError::Map {
                             map: name.to_string(),

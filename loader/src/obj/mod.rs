@@ -394,7 +394,8 @@ impl Object {
                     }
                     (R_BPF_64_32, Some(_)) if ins.is_pseudo_call() => {
                         let tsec = sym.section.unwrap_or(0);
-                        let toff = (sym.value as i64) + (ins.imm as i64 + 1) * 8;
+                        // i128: a symbol value and an immediate from the file cannot overflow it.
+                        let toff = sym.value as i128 + (ins.imm as i128 + 1) * 8;
                         let func = u64::try_from(toff)
                             .ok()
                             .and_then(|o| func_at.get(&(tsec, o)).copied())
@@ -406,14 +407,14 @@ impl Object {
                         if let Some(map) = map_by_sym.get(&sym_idx) {
                             RelocTarget::Map { map: map.clone() }
                         } else if is_data_section(&tsec_name) {
-                            let off = (sym.value as i64) + ins.imm as i64;
-                            let off = u32::try_from(off).map_err(|_| err(format!("data offset {off} out of range")))?;
+                            let off = sym.value as i128 + ins.imm as i128;
+                            let off = u32::try_from(off).map_err(|_| err(format!("data offset '{sym_name}'+{} = {off} is out of range", ins.imm)))?;
                             if !maps.iter().any(|m| m.name == tsec_name) {
                                 return Err(err(format!("data section '{tsec_name}' has no map")));
                             }
                             RelocTarget::Data { map: tsec_name, offset: off }
                         } else if exec_sections.contains(&tsec) {
-                            let toff = sym.value as i64 + ins.imm as i64;
+                            let toff = sym.value as i128 + ins.imm as i128;
                             let func = u64::try_from(toff)
                                 .ok()
                                 .and_then(|o| func_at.get(&(tsec, o)).copied())
