@@ -91,4 +91,8 @@ int on_exit(struct trace_event_raw_sched_process_template *ctx)
 	return emit(PROC_EXIT, 0);
 }
 
+/* Never used by the programs: it puts struct proc_event into the object's BTF, so that
+ * `rbpf-load ... --events proc_rb=proc_event` can print each record field by field. */
+struct proc_event *proc_event_type __attribute__((unused));
+
 char LICENSE[] SEC("license") = "GPL";

@@ -46,4 +46,9 @@ int tc_flow_egress(struct __sk_buff *skb)
 	return flow(skb, DIR_EGRESS);
 }
 
+/* Never used by the program: BTF only describes the types that globals and functions use,
+ * and this pointer puts struct flow_event into the object's BTF, so that user space can
+ * print each record field by field (`rbpf-load ... --events events=flow_event`). */
+struct flow_event *flow_event_type __attribute__((unused));
+
 char LICENSE[] SEC("license") = "GPL";

@@ -21,7 +21,7 @@ pub enum LoadError {
     Obj(#[from] ObjError),
     #[error(transparent)]
     Btf(#[from] crate::btf::BtfError),
-    #[error("map '{map}': {source}")]
+    #[error("map '{map}': {source}{}", perm_hint(.source))]
     Map {
         map: String,
         #[source]
@@ -81,6 +81,15 @@ fn at_line(insn: &Option<usize>, line: &Option<String>) -> String {
         (Some(i), None) => format!("\n  at instruction {i}"),
         (None, Some(l)) => format!("\n  at {l}"),
         _ => String::new(),
+    }
+}
+
+/// What to do about EPERM when we are not root.
+fn perm_hint(e: &SysError) -> &'static str {
+    if e.errno() == Some(libc::EPERM) && !nix::unistd::geteuid().is_root() {
+        " (needs CAP_BPF (and CAP_PERFMON, CAP_NET_ADMIN to attach), or CAP_SYS_ADMIN: run as root)"
+    } else {
+        ""
     }
 }
 
@@ -292,7 +301,7 @@ pub fn load(obj: &Object, opts: &LoadOptions) -> Result<Loaded> {
         for n in &notes {
             opts.say(|| format!("BTF fix-up: {n}"));
         }
-        let bytes = btf.to_bytes();
+        let bytes = btf.to_bytes()?;
         let mut log = vec![0u8; 64 * 1024];
         match sys::btf_load(&bytes, Some(&mut log)) {
             Ok(fd) => {
@@ -349,7 +358,21 @@ pub fn load(obj: &Object, opts: &LoadOptions) -> Result<Loaded> {
             });
         }
         for (at, c) in &linked.core {
-            opts.say(|| format!("prog '{}' insn {at}: CO-RE {c:?}", p.name));
+            opts.say(|| {
+                format!(
+                    "prog '{}' insn {at}: CO-RE {} {} -> {}: {} -> {}",
+                    p.name,
+                    c.kind_name,
+                    c.local_spec,
+                    c.target_spec
+                        .as_deref()
+                        .unwrap_or("(nothing in the kernel: instruction poisoned)"),
+                    c.old,
+                    c.new
+                        .map(|n| n.to_string())
+                        .unwrap_or_else(|| "poison".into())
+                )
+            });
         }
         let (attach_btf_id, attach_prog_fd) =
             attach_target(obj, p, def, opts, &loaded, kbtf.as_deref())?;
@@ -800,24 +823,28 @@ impl Loaded {
         .map_err(|e| err(e.to_string()))
     }
 
-    /// Pin every program at DIR/NAME and every map at DIR/maps/NAME (global-data maps
-    /// without their leading dot). On failure the pins made so far are removed.
+    /// Pin every program at DIR/NAME and every map at DIR/maps/NAME ([`pin_name`]). On failure the pins made so far are removed.
     pub fn pin_all(&self, dir: &Path) -> Result<Vec<PathBuf>> {
         let mut made: Vec<PathBuf> = Vec::new();
         let res = (|| {
             check_pin_dir(dir)?;
             let maps_dir = dir.join("maps");
-            std::fs::create_dir_all(&maps_dir).map_err(|e| LoadError::Pin {
-                path: maps_dir.display().to_string(),
-                reason: e.to_string(),
-            })?;
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&maps_dir)
+                .map_err(|e| LoadError::Pin {
+                    path: maps_dir.display().to_string(),
+                    reason: e.to_string(),
+                })?;
             for p in &self.programs {
                 let path = dir.join(&p.name);
                 pin_one(p.fd.as_fd(), &path)?;
                 made.push(path);
             }
             for m in &self.maps {
-                let path = maps_dir.join(m.def.name.trim_start_matches('.'));
+                let path = maps_dir.join(pin_name(&m.def.name));
                 pin_one(m.fd.as_fd(), &path)?;
                 made.push(path);
             }
@@ -833,6 +860,12 @@ impl Loaded {
             }
         }
     }
+}
+
+/// The file name a map is pinned under: bpffs refuses names with dots, so `.rodata.str1.1`
+/// becomes `rodata_str1_1`.
+pub fn pin_name(map: &str) -> String {
+    map.trim_start_matches('.').replace('.', "_")
 }
 
 /// Pin `fd` at `path`, which must be inside a bpffs mount.

@@ -1,8 +1,11 @@
 //! Our BTF parser against bpftool's reading of the same bytes: the kernel's BTF and every
 //! object clang built into target/bpf.
 
+mod btf_support;
+use btf_support::*;
+
 use loader::btf::{kind, Btf};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 /// One `[id] KIND 'name' ...` line of `bpftool btf dump ... format raw`.
@@ -65,37 +68,18 @@ fn assert_same(file: &Path, btf: &Btf) {
     }
 }
 
-pub fn bpf_objects() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bpf");
-    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}: run `make bpf` first", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().ends_with(".bpf.o"))
-        .collect();
-    v.sort();
-    assert!(
-        !v.is_empty(),
-        "no objects in {}: run `make bpf`",
-        dir.display()
-    );
-    v
-}
-
-pub fn btf_section(path: &Path, name: &str) -> Option<Vec<u8>> {
-    use object::{Object, ObjectSection};
-    let data = std::fs::read(path).unwrap();
-    let file = object::File::parse(&*data).unwrap();
-    let sec = file.section_by_name(name)?;
-    Some(sec.data().unwrap().to_vec())
-}
-
 #[test]
 fn vmlinux_agrees_with_bpftool() {
     let t = std::time::Instant::now();
     let btf = Btf::kernel().unwrap();
     eprintln!("vmlinux: {} types in {:?}", btf.types.len(), t.elapsed());
-    assert_same(Path::new("/sys/kernel/btf/vmlinux"), &btf);
+    let t = std::time::Instant::now();
     let task = btf.find_by_name("task_struct", kind::STRUCT).unwrap();
+    eprintln!(
+        "vmlinux: name index built and searched in {:?}",
+        t.elapsed()
+    );
+    assert_same(Path::new("/sys/kernel/btf/vmlinux"), &btf);
     assert_eq!(btf.name(task), "task_struct");
     assert!(btf.resolve_size(task).unwrap() > 1000);
 }
@@ -103,10 +87,53 @@ fn vmlinux_agrees_with_bpftool() {
 #[test]
 fn every_object_agrees_with_bpftool() {
     for path in bpf_objects() {
-        let Some(data) = btf_section(&path, ".BTF") else {
+        let Some(data) = section(&path, ".BTF") else {
             continue;
         };
         let btf = Btf::parse(&data).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         assert_same(&path, &btf);
+    }
+}
+
+/// Timing, not a check: `cargo test --release --test btf_parse -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn vmlinux_parse_time() {
+    let t = std::time::Instant::now();
+    let data = std::fs::read("/sys/kernel/btf/vmlinux").unwrap();
+    eprintln!("read {} bytes in {:?}", data.len(), t.elapsed());
+    let mut best = std::time::Duration::MAX;
+    for _ in 0..20 {
+        let t = std::time::Instant::now();
+        let btf = Btf::parse(&data).unwrap();
+        best = best.min(t.elapsed());
+        drop(btf);
+    }
+    eprintln!("parse: best of 20 {best:?}");
+}
+
+#[test]
+fn vmlinux_round_trips() {
+    let data = std::fs::read("/sys/kernel/btf/vmlinux").unwrap();
+    let btf = Btf::parse(&data).unwrap();
+    let out = btf.to_bytes().unwrap();
+    assert_eq!(out.len(), data.len());
+    if let Some(i) = out.iter().zip(&data).position(|(a, b)| a != b) {
+        panic!("first difference at byte {i}");
+    }
+}
+
+#[test]
+fn every_object_round_trips() {
+    for path in bpf_objects() {
+        let Some(data) = section(&path, ".BTF") else {
+            continue;
+        };
+        let btf = Btf::parse(&data).unwrap();
+        assert!(
+            btf.to_bytes().unwrap() == data,
+            "{}: to_bytes differs",
+            path.display()
+        );
     }
 }

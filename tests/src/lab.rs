@@ -28,6 +28,16 @@ fn ip(args: &[&str]) {
 impl Lab {
     /// Build a lab. Panics (failing the test) if it cannot.
     pub fn new() -> Lab {
+        Self::build(true)
+    }
+
+    /// A lab without IPv6: no router solicitations, MLD reports or neighbour discovery,
+    /// so counters see exactly the IPv4 traffic a test sends (plus ARP).
+    pub fn ipv4_only() -> Lab {
+        Self::build(false)
+    }
+
+    fn build(ipv6: bool) -> Lab {
         let n = NEXT.fetch_add(1, Ordering::SeqCst);
         let pid = std::process::id();
         let lab = Lab {
@@ -39,6 +49,20 @@ impl Lab {
         ip(&["netns", "add", &lab.ns_a]);
         // From here on, Drop cleans up whatever exists.
         ip(&["netns", "add", &lab.ns_b]);
+        if !ipv6 {
+            for ns in [&lab.ns_a, &lab.ns_b] {
+                for key in ["all", "default"] {
+                    Self::exec(
+                        ns,
+                        &[
+                            "sysctl",
+                            "-qw",
+                            &format!("net.ipv6.conf.{key}.disable_ipv6=1"),
+                        ],
+                    );
+                }
+            }
+        }
         ip(&[
             "-n",
             &lab.ns_a,
@@ -58,16 +82,18 @@ impl Lab {
             (&lab.ns_b, &lab.veth_b, ADDR_B, ADDR6_B),
         ] {
             ip(&["-n", ns, "addr", "add", &format!("{a4}/24"), "dev", dev]);
-            ip(&[
-                "-n",
-                ns,
-                "addr",
-                "add",
-                &format!("{a6}/64"),
-                "dev",
-                dev,
-                "nodad",
-            ]);
+            if ipv6 {
+                ip(&[
+                    "-n",
+                    ns,
+                    "addr",
+                    "add",
+                    &format!("{a6}/64"),
+                    "dev",
+                    dev,
+                    "nodad",
+                ]);
+            }
             ip(&["-n", ns, "link", "set", dev, "up"]);
             ip(&["-n", ns, "link", "set", "lo", "up"]);
         }
@@ -131,6 +157,23 @@ impl Lab {
             let s = std::net::UdpSocket::bind("0.0.0.0:0").expect("udp bind");
             (0..count)
                 .filter(|i| s.send_to(&i.to_be_bytes(), (ADDR_A, port)).is_ok())
+                .count() as u32
+        })
+    }
+
+    /// `count` TCP connection attempts from b to a:port where nothing listens: exactly one
+    /// SYN reaches a for each (answered by a RST). Returns how many were refused (a RST
+    /// came back), 0 when TCP is dropped.
+    pub fn tcp_syn_b_to_a(&self, count: u32, port: u16) -> u32 {
+        Self::in_ns(&self.ns_b, || {
+            (0..count)
+                .filter(|_| {
+                    let addr = std::net::SocketAddr::from(([10, 0, 0, 1], port));
+                    matches!(
+                        std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(300)),
+                        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused
+                    )
+                })
                 .count() as u32
         })
     }

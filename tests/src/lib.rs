@@ -2,8 +2,10 @@
 //! labs (two namespaces joined by a veth pair) that clean up after themselves, and the path
 //! of the built BPF objects.
 
+pub mod cli;
 pub mod kernel;
 pub mod lab;
+pub mod pins;
 
 use std::path::PathBuf;
 

@@ -1,4 +1,4 @@
+//! rbpf-load: load, attach and explain eBPF programs. See `rbpf-load --help`.
 fn main() {
-    eprintln!("rbpf-load: not yet");
-    std::process::exit(2);
+    std::process::exit(loader::cli::main());
 }

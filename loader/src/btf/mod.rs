@@ -5,11 +5,19 @@
 //! - `types[id]` is type `id`; `types[0]` is `void`.
 //! - [`Btf::fixup_for_load`] sets DATASEC sizes and VAR offsets from the ELF.
 //! - [`ext::BtfExt`] is `.BTF.ext` (func_info, line_info, CO-RE records).
+//!
+//! Stages, one file each: `parse.rs` (bytes -> types), `index.rs` (names -> ids),
+//! `write.rs` (types -> bytes, adding strings and types), `fixup.rs` (what BTF_LOAD needs),
+//! `ext.rs` (.BTF.ext), `spec.rs` + `core.rs` (CO-RE), `cdecl.rs` (C declarations).
 
+mod cdecl;
 pub mod core;
 pub mod ext;
+mod fixup;
 mod index;
 mod parse;
+pub mod spec;
+mod write;
 
 use std::sync::OnceLock;
 
@@ -119,6 +127,12 @@ pub enum BtfError {
     },
     #[error("BTF: string at offset {0} is not NUL-terminated valid UTF-8")]
     BadStringBytes(u32),
+    #[error("CO-RE relocation <{kind}> at insn #{insn}: {msg}")]
+    CoreRelo {
+        insn: usize,
+        kind: &'static str,
+        msg: String,
+    },
     #[error("BTF: cannot read {path}: {source}")]
     Io {
         path: String,
@@ -227,9 +241,13 @@ pub enum Kind {
     DeclTag {
         ty: u32,
         component_idx: i32,
+        /// kind_flag: the tag is a plain `__attribute__((...))`, not `btf_decl_tag`.
+        attr: bool,
     },
     TypeTag {
         ty: u32,
+        /// kind_flag: the tag is a plain `__attribute__((...))`, not `btf_type_tag`.
+        attr: bool,
     },
     Enum64 {
         size: u32,
@@ -281,7 +299,7 @@ impl Kind {
             | Kind::Restrict { ty }
             | Kind::Var { ty, .. }
             | Kind::DeclTag { ty, .. }
-            | Kind::TypeTag { ty } => Some(ty),
+            | Kind::TypeTag { ty, .. } => Some(ty),
             Kind::Func { proto, .. } => Some(proto),
             Kind::Array { elem, .. } => Some(elem),
             _ => None,
@@ -513,7 +531,7 @@ impl Btf {
                 | Kind::Volatile { ty }
                 | Kind::Const { ty }
                 | Kind::Restrict { ty }
-                | Kind::TypeTag { ty }
+                | Kind::TypeTag { ty, .. }
                 | Kind::Var { ty, .. } => id = ty,
                 ref k => {
                     return Err(BtfError::NoSize {
@@ -532,20 +550,6 @@ impl Btf {
     /// Every type id of this blob's own part (the split part for split BTF), void excluded.
     pub fn own_ids(&self) -> std::ops::Range<u32> {
         (self.base_types.max(1))..(self.types.len() as u32)
-    }
-}
-
-// Contract stubs until the writer and fix-ups land.
-impl Btf {
-    pub fn to_bytes(&self) -> Vec<u8> {
-        Vec::new()
-    }
-    pub fn fixup_for_load(
-        &mut self,
-        _sec_size: &dyn Fn(&str) -> Option<u32>,
-        _sym_offset: &dyn Fn(&str, &str) -> Option<u32>,
-    ) -> Result<Vec<String>> {
-        Ok(Vec::new())
     }
 }
 

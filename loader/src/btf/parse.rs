@@ -420,8 +420,12 @@ fn parse_types(btf: &mut Btf, sec: &[u8]) -> Result<()> {
             kind::DECL_TAG => Kind::DeclTag {
                 ty: size_or_type,
                 component_idx: r.u32("DECL_TAG component index")? as i32,
+                attr: kflag,
             },
-            kind::TYPE_TAG => Kind::TypeTag { ty: size_or_type },
+            kind::TYPE_TAG => Kind::TypeTag {
+                ty: size_or_type,
+                attr: kflag,
+            },
             k => return Err(BtfError::UnknownKind { id, kind: k }),
         };
         btf.types.push(Type { name_off, kind });

@@ -1,0 +1,220 @@
+//! The command line, as clap definitions (also used to generate completions and the man page).
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+const EXAMPLES: &str = "\
+Examples:
+  rbpf-load xdp_classifier.bpf.o --sec xdp_classifier --dev eth0
+      load, fill the tail-call table, attach as XDP (like `ip link set dev eth0 xdp obj ...`)
+  rbpf-load tc_count.bpf.o --sec tc --prog count_alt --dev eth0 --ingress
+      attach a tc direct-action filter on clsact ingress (like `tc filter add ... bpf da obj ...`)
+  rbpf-load load proc_events.bpf.o
+      does my object load on this kernel? (loads everything, reports, unloads)
+  rbpf-load show --dev eth0
+  rbpf-load detach --dev eth0 --xdp
+  rbpf-load inspect xdp_classifier.bpf.o --disasm
+  rbpf-load map dump /sys/fs/bpf/rbpf/xdp_classifier/eth0-xdp/maps/counts";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "rbpf-load",
+    version,
+    about = "Load, attach and explain eBPF programs: a pure-Rust loader (no libbpf)",
+    after_help = EXAMPLES
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Act inside this named network namespace (like `ip -n`).
+    #[arg(short = 'n', long, global = true)]
+    pub netns: Option<String>,
+    #[command(flatten)]
+    pub attach: AttachArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Load every program and map of an object and attach nothing (like `bpftool prog loadall`).
+    #[command(
+        after_help = "Examples:\n  rbpf-load load globals.bpf.o\n  rbpf-load load tc_count.bpf.o --pin /sys/fs/bpf/tc_count"
+    )]
+    Load(LoadArgs),
+    /// What is attached where: XDP and tc (clsact) bpf filters, with ids and our pins.
+    #[command(after_help = "Examples:\n  rbpf-load show\n  rbpf-load show --dev eth0 -j")]
+    Show(ShowArgs),
+    /// Remove an attachment, its pins, and a clsact qdisc we created that is now empty.
+    #[command(
+        after_help = "Examples:\n  rbpf-load detach --dev eth0 --xdp\n  rbpf-load detach --dev eth0 --ingress --prio 1 --handle 1\n  rbpf-load detach --pin /sys/fs/bpf/mytrace"
+    )]
+    Detach(DetachArgs),
+    /// Programs, maps, relocations, BTF and disassembly of an object, without the kernel.
+    #[command(
+        after_help = "Examples:\n  rbpf-load inspect xdp_classifier.bpf.o\n  rbpf-load inspect core_task.bpf.o --disasm --kernel"
+    )]
+    Inspect(InspectArgs),
+    /// Maps in the kernel.
+    #[command(subcommand)]
+    Map(MapCommand),
+    /// Shell completions (bash, zsh, fish, ...) on standard output.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// The man page (roff) on standard output.
+    Man,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MapCommand {
+    /// Keys and values, formatted through the map's BTF when it has some.
+    #[command(
+        after_help = "Examples:\n  rbpf-load map dump 42\n  rbpf-load map dump /sys/fs/bpf/rbpf/xdp_classifier/eth0-xdp/maps/counts -j"
+    )]
+    Dump {
+        /// A map id, or the path of a pinned map.
+        map: String,
+        /// JSON output.
+        #[arg(short = 'j', long = "json")]
+        json: bool,
+    },
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// Generic XDP (any device, slower).
+    Skb,
+    /// Driver XDP.
+    Native,
+    /// Offloaded to the NIC.
+    Hw,
+}
+
+#[derive(Args, Debug, Default)]
+pub struct AttachArgs {
+    /// The object file (clang -target bpf output).
+    pub object: Option<PathBuf>,
+    /// The section of the program to attach.
+    #[arg(long)]
+    pub sec: Option<String>,
+    /// The program, when several share the section.
+    #[arg(long)]
+    pub prog: Option<String>,
+    /// The network device for XDP or tc.
+    #[arg(long)]
+    pub dev: Option<String>,
+    /// XDP mode (default: let the kernel choose).
+    #[arg(long, value_enum)]
+    pub mode: Option<Mode>,
+    /// Attach as XDP (for a section name that does not say).
+    #[arg(long, conflicts_with_all = ["ingress", "egress"])]
+    pub xdp: bool,
+    /// tc: clsact ingress.
+    #[arg(long, conflicts_with = "egress")]
+    pub ingress: bool,
+    /// tc: clsact egress.
+    #[arg(long)]
+    pub egress: bool,
+    /// tc filter priority (default: the kernel chooses).
+    #[arg(long)]
+    pub prio: Option<u16>,
+    /// tc filter handle (default: the kernel chooses).
+    #[arg(long)]
+    pub handle: Option<u32>,
+    /// Replace what is attached there.
+    #[arg(long)]
+    pub replace: bool,
+    /// Pin programs and maps here (default /sys/fs/bpf/rbpf/OBJECT/DEV-HOOK).
+    #[arg(long)]
+    pub pin: Option<PathBuf>,
+    /// Fill a tail-call slot: MAP[IDX]=PROG (repeatable).
+    #[arg(long = "prog-array", value_name = "MAP[IDX]=PROG")]
+    pub prog_array: Vec<String>,
+    /// fentry/fexit on a BPF program: a program of this object, id:N, or a pinned path.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Stay in the foreground, print events, detach and unpin everything on Ctrl-C/SIGTERM.
+    #[arg(long)]
+    pub foreground: bool,
+    /// With --foreground: print records from this perf event array or ring buffer,
+    /// formatted through a BTF struct (MAP=STRUCT) or as hex.
+    #[arg(long, value_name = "MAP[=TYPE]")]
+    pub events: Vec<String>,
+    /// With --foreground: also stream bpf_printk output (trace_pipe).
+    #[arg(long = "trace-pipe")]
+    pub trace_pipe: bool,
+    /// Set a global variable before load: NAME=VALUE (integer; repeatable).
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    pub set: Vec<String>,
+    /// Narrate each step: BTF fix-ups, maps, relocations, bpf() and netlink calls.
+    #[arg(long)]
+    pub explain: bool,
+    /// The full verifier log on failure.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct LoadArgs {
+    pub object: PathBuf,
+    /// Pin every program and map under DIR (otherwise: report, then unload).
+    #[arg(long)]
+    pub pin: Option<PathBuf>,
+    /// Program type for sections the name table does not know (xdp, tc, ...).
+    #[arg(long = "type")]
+    pub prog_type: Option<String>,
+    /// Set a global variable before load: NAME=VALUE (repeatable).
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    pub set: Vec<String>,
+    #[arg(short = 'j', long = "json")]
+    pub json: bool,
+    #[arg(long)]
+    pub explain: bool,
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ShowArgs {
+    #[arg(long)]
+    pub dev: Option<String>,
+    #[arg(short = 'j', long = "json")]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct DetachArgs {
+    #[arg(long, required_unless_present = "pin")]
+    pub dev: Option<String>,
+    #[arg(long, conflicts_with_all = ["ingress", "egress"])]
+    pub xdp: bool,
+    #[arg(long, conflicts_with = "egress")]
+    pub ingress: bool,
+    #[arg(long)]
+    pub egress: bool,
+    #[arg(long)]
+    pub prio: Option<u16>,
+    #[arg(long)]
+    pub handle: Option<u32>,
+    /// Remove pinned links/programs/maps under DIR (tracing attachments).
+    #[arg(long, conflicts_with = "dev")]
+    pub pin: Option<PathBuf>,
+    #[arg(long)]
+    pub explain: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    pub object: PathBuf,
+    /// Disassemble each program (verifier syntax), with C source lines.
+    #[arg(long)]
+    pub disasm: bool,
+    /// Every BTF type in C-like form.
+    #[arg(long)]
+    pub btf: bool,
+    /// Resolve CO-RE relocations against the running kernel's BTF.
+    #[arg(long)]
+    pub kernel: bool,
+    #[arg(short = 'j', long = "json")]
+    pub json: bool,
+}

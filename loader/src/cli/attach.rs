@@ -1,0 +1,486 @@
+//! `rbpf-load OBJ --sec SEC [--prog NAME] --dev DEV`: load, fill tail calls, attach as XDP
+//! or tc, pin what must outlive us, print one line per attachment.
+
+use super::args::{AttachArgs, Mode};
+use super::pins;
+use super::util::{apply_sets, ensure_bpffs, load_error};
+use super::{CliError, CliResult};
+use crate::load::{self, LoadOptions, Loaded, LoadedProgram, TargetProg};
+use crate::obj::Object;
+use crate::section::{self, AttachKind, SectionDef, TcDirection};
+use netlink::{ClsactState, Handle, TcAttachFlags, TcHook, XdpFlags, XdpMode};
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+
+/// What was attached, for printing and for cleaning up.
+pub enum Hook {
+    Xdp {
+        mode: XdpMode,
+    },
+    Tc {
+        direction: TcDirection,
+        priority: u16,
+        handle: u32,
+    },
+}
+
+pub struct Attached {
+    pub dev: String,
+    pub ifindex: u32,
+    pub hook: Hook,
+    pub pin_dir: Option<PathBuf>,
+}
+
+/// Choose the program: `--sec` (and `--prog` when several share it).
+pub fn pick_program<'a>(
+    obj: &'a Object,
+    sec: &str,
+    prog: Option<&str>,
+) -> CliResult<&'a crate::obj::Program> {
+    let in_sec = obj.programs_in(sec);
+    let list_all = || {
+        obj.programs
+            .iter()
+            .map(|p| format!("  --sec {} --prog {}", p.section, p.name))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    if in_sec.is_empty() {
+        return Err(CliError::new(format!("{}: no section '{sec}'", obj.name))
+            .hint(format!("the object has:\n{}", list_all())));
+    }
+    match prog {
+        Some(name) => in_sec.into_iter().find(|p| p.name == name).ok_or_else(|| {
+            CliError::new(format!(
+                "{}: no program '{name}' in section '{sec}'",
+                obj.name
+            ))
+            .hint(format!("the object has:\n{}", list_all()))
+        }),
+        None if in_sec.len() == 1 => Ok(in_sec[0]),
+        None => Err(CliError::new(format!(
+            "{}: section '{sec}' holds {} programs ({}): name one with --prog",
+            obj.name,
+            in_sec.len(),
+            in_sec
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// The hook the user asked for with options, as a section-table row.
+fn hook_hint(a: &AttachArgs) -> Option<SectionDef> {
+    if a.ingress {
+        section::by_prefix("tc/ingress")
+    } else if a.egress {
+        section::by_prefix("tc/egress")
+    } else if a.xdp || a.mode.is_some() {
+        section::by_prefix("xdp")
+    } else {
+        None
+    }
+}
+
+/// `MAP[IDX]=PROG`
+fn parse_prog_array(s: &str) -> CliResult<(String, u32, String)> {
+    let bad = || CliError::new(format!("--prog-array {s}: expected MAP[IDX]=PROG"));
+    let (lhs, prog) = s.split_once('=').ok_or_else(bad)?;
+    let (map, rest) = lhs.split_once('[').ok_or_else(bad)?;
+    let idx = rest
+        .strip_suffix(']')
+        .and_then(|i| i.parse().ok())
+        .ok_or_else(bad)?;
+    Ok((map.to_string(), idx, prog.to_string()))
+}
+
+pub fn run(a: &AttachArgs, netns: Option<&str>) -> CliResult {
+    let path = a.object.as_ref().ok_or_else(|| {
+        CliError::new("no object file given")
+            .hint("rbpf-load OBJ --sec SEC --dev DEV; `rbpf-load --help` for more")
+    })?;
+    let mut obj = Object::from_file(path)?;
+    let sec = a.sec.as_deref().ok_or_else(|| {
+        CliError::new("--sec is required").hint(format!(
+            "the object has:\n{}",
+            obj.programs
+                .iter()
+                .map(|p| format!("  --sec {} --prog {}", p.section, p.name))
+                .collect::<Vec<_>>()
+                .join("\n")
+        ))
+    })?;
+    apply_sets(&mut obj, &a.set)?;
+    let prog = pick_program(&obj, sec, a.prog.as_deref())?.clone();
+    let (def, why) =
+        load::program_def(&prog, hook_hint(a)).map_err(|e| CliError::new(e.to_string()))?;
+    let mut opts = LoadOptions {
+        type_hint: hook_hint(a),
+        log_level: if a.verbose { 2 } else { 1 },
+        explain: a
+            .explain
+            .then(|| Box::new(|s: &str| println!("[explain] {s}")) as load::Narrator),
+        ..Default::default()
+    };
+    if let Some(t) = &a.target {
+        opts.targets.insert(prog.name.clone(), target_prog(t)?);
+    }
+    if a.explain {
+        println!(
+            "[explain] prog '{}' is {} ({}), decided by {why}",
+            prog.name,
+            load::type_name(&def),
+            attach_word(&def)
+        );
+    }
+    match def.attach {
+        AttachKind::Xdp | AttachKind::Tc(_) => {}
+        _ => return super::trace::run(a, &obj, &prog, def, opts),
+    }
+    let dev = a.dev.clone().ok_or_else(|| {
+        CliError::new(format!(
+            "prog '{}' is {}: name the device with --dev",
+            prog.name,
+            load::type_name(&def)
+        ))
+    })?;
+    let loaded = load::load(&obj, &opts).map_err(|e| load_error(e, a.verbose))?;
+    for pa in &a.prog_array {
+        let (map, idx, p) = parse_prog_array(pa)?;
+        loaded
+            .set_tail_call(&map, idx, &p)
+            .map_err(|e| CliError::new(e.to_string()))?;
+        if a.explain {
+            println!("[explain] map '{map}' slot {idx} = prog '{p}'");
+        }
+    }
+    let lp = loaded
+        .program(&prog.name)
+        .ok_or_else(|| CliError::new(format!("prog '{}' was not loaded", prog.name)))?;
+    let att = attach_net(a, netns, &obj, &loaded, lp, &def, &dev)?;
+    println!("{}", describe(&att, lp, &why));
+    if a.foreground {
+        let res = super::trace::wait_foreground(a, &obj, &loaded);
+        let cleanup = detach_attached(netns, &att);
+        res?;
+        cleanup?;
+        println!("{}: detached, pins removed", att.dev);
+    }
+    Ok(())
+}
+
+fn attach_word(def: &SectionDef) -> &'static str {
+    match def.attach {
+        AttachKind::Xdp => "XDP",
+        AttachKind::Tc(_) => "tc classifier",
+        AttachKind::RawTracepoint => "raw tracepoint",
+        AttachKind::Tracepoint => "tracepoint",
+        AttachKind::TpBtf => "BTF raw tracepoint",
+        AttachKind::Trampoline => "fentry/fexit",
+        AttachKind::Kprobe { .. } => "kprobe",
+        AttachKind::Uprobe { .. } => "uprobe",
+        AttachKind::Manual => "attached by other means",
+    }
+}
+
+fn target_prog(t: &str) -> CliResult<TargetProg> {
+    if let Some(id) = t.strip_prefix("id:") {
+        let id: u32 = id
+            .parse()
+            .map_err(|_| CliError::new(format!("--target {t}: bad id")))?;
+        let fd = crate::sys::fd_by_id(crate::sys::ObjKind::Prog, id)
+            .map_err(|e| CliError::new(format!("--target {t}: {e}")))?;
+        return Ok(TargetProg::Fd(fd));
+    }
+    if t.starts_with('/') {
+        let fd = crate::sys::obj_get(std::path::Path::new(t))
+            .map_err(|e| CliError::new(format!("--target {t}: {e}")))?;
+        return Ok(TargetProg::Fd(fd));
+    }
+    Ok(TargetProg::Named(t.to_string()))
+}
+
+fn nl() -> CliResult<Handle> {
+    Handle::new().map_err(|e| CliError::new(e.to_string()))
+}
+
+fn attach_net(
+    a: &AttachArgs,
+    netns: Option<&str>,
+    obj: &Object,
+    loaded: &Loaded,
+    lp: &LoadedProgram,
+    def: &SectionDef,
+    dev: &str,
+) -> CliResult<Attached> {
+    let mut h = nl()?;
+    let ifindex = h.ifindex(dev).map_err(|e| {
+        CliError::new(e.to_string())
+            .hint("`ip link` lists the devices; -n NETNS acts inside a namespace")
+    })?;
+    let (hook, old_ids) = match def.attach {
+        AttachKind::Xdp => {
+            let mode = match a.mode {
+                None => XdpMode::Auto,
+                Some(Mode::Skb) => XdpMode::Skb,
+                Some(Mode::Native) => XdpMode::Native,
+                Some(Mode::Hw) => XdpMode::Hw,
+            };
+            let before: Vec<u32> = h
+                .xdp_query(ifindex)
+                .map(|v| v.iter().map(|i| i.prog_id).collect())
+                .unwrap_or_default();
+            let flags = XdpFlags {
+                replace: a.replace,
+                expected: None,
+            };
+            h.xdp_attach(ifindex, lp.fd.as_fd(), mode, flags).map_err(|e| {
+                let busy = e.errno() == Some(libc::EBUSY) || e.errno() == Some(libc::EEXIST);
+                let err = CliError::new(e.to_string());
+                if busy {
+                    err.hint(format!("an XDP program is already attached to {dev}: add --replace to swap it, or `rbpf-load detach --dev {dev} --xdp`"))
+                } else {
+                    err
+                }
+            })?;
+            let now = h.xdp_query(ifindex).unwrap_or_default();
+            let mode = now
+                .iter()
+                .find(|i| i.prog_id == lp.id)
+                .map(|i| i.mode)
+                .unwrap_or(mode);
+            (Hook::Xdp { mode }, before)
+        }
+        AttachKind::Tc(dir) => {
+            let direction = if a.egress {
+                TcDirection::Egress
+            } else if a.ingress {
+                TcDirection::Ingress
+            } else {
+                dir.ok_or_else(|| {
+                    CliError::new(format!(
+                        "prog '{}' is a tc classifier: choose --ingress or --egress",
+                        lp.name
+                    ))
+                })?
+            };
+            let nd = match direction {
+                TcDirection::Ingress => netlink::TcDirection::Ingress,
+                TcDirection::Egress => netlink::TcDirection::Egress,
+            };
+            let state = h
+                .ensure_clsact(ifindex)
+                .map_err(|e| CliError::new(e.to_string()))?;
+            let created = state == ClsactState::Created;
+            if created {
+                ensure_bpffs()?;
+                let _ = pins::make_dir(&pins::clsact_marker(netns, dev));
+            }
+            let priority = a.prio.unwrap_or(1);
+            let handle = a.handle.unwrap_or(1);
+            let before: Vec<u32> = h
+                .tc_list(ifindex)
+                .map(|v| {
+                    v.iter()
+                        .filter(|f| {
+                            f.direction == nd && f.priority == priority && f.handle == handle
+                        })
+                        .map(|f| f.prog_id)
+                        .collect()
+                })
+                .unwrap_or_default();
+            let res = h.tc_attach(
+                ifindex,
+                TcHook {
+                    direction: nd,
+                    priority,
+                    handle,
+                },
+                lp.fd.as_fd(),
+                &format!("{}:[{}]", lp.name, obj.name),
+                TcAttachFlags { replace: a.replace },
+            );
+            let info = match res {
+                Ok(i) => i,
+                Err(e) => {
+                    if created {
+                        let _ = cleanup_clsact(&mut h, ifindex, netns, dev);
+                    }
+                    let exists = e.errno() == Some(libc::EEXIST);
+                    let err = CliError::new(e.to_string());
+                    return Err(if exists {
+                        err.hint(format!("a filter with prio {priority} handle {handle} is already on {dev} {direction:?}: add --replace, choose --prio/--handle, or detach it"))
+                    } else {
+                        err
+                    });
+                }
+            };
+            (
+                Hook::Tc {
+                    direction,
+                    priority: info.priority,
+                    handle: info.handle,
+                },
+                before,
+            )
+        }
+        _ => return Err(CliError::new("not a network hook")),
+    };
+    let mut att = Attached {
+        dev: dev.to_string(),
+        ifindex,
+        hook,
+        pin_dir: None,
+    };
+    // Pin, so that the maps (tail calls!) outlive this process; undo the attach on failure.
+    let dir = a
+        .pin
+        .clone()
+        .unwrap_or_else(|| pins::default_dir(&obj.name, &attachment_name(netns, &att)));
+    let pinned = ensure_bpffs().and_then(|_| {
+        if dir.exists() {
+            // Our own earlier attachment at the same hook, now replaced.
+            let _ = pins::remove(&dir);
+        }
+        loaded
+            .pin_all(&dir)
+            .map_err(|e| CliError::new(e.to_string()))
+    });
+    if let Err(e) = pinned {
+        let _ = detach_attached(netns, &att);
+        return Err(e);
+    }
+    att.pin_dir = Some(dir);
+    // What we replaced is not attached any more: its pins go.
+    let old: Vec<u32> = old_ids.into_iter().filter(|id| *id != lp.id).collect();
+    if !old.is_empty() {
+        for d in pins::remove_for_progs(&old) {
+            if a.explain {
+                println!(
+                    "[explain] removed the pins of the replaced program: {}",
+                    d.display()
+                );
+            }
+        }
+    }
+    Ok(att)
+}
+
+pub fn attachment_name(netns: Option<&str>, att: &Attached) -> String {
+    let key = pins::dev_key(netns, &att.dev);
+    match att.hook {
+        Hook::Xdp { .. } => format!("{key}-xdp"),
+        Hook::Tc {
+            direction,
+            priority,
+            handle,
+            ..
+        } => {
+            let d = if direction == TcDirection::Ingress {
+                "ingress"
+            } else {
+                "egress"
+            };
+            format!("{key}-{d}-{priority}-{handle}")
+        }
+    }
+}
+
+fn describe(att: &Attached, lp: &LoadedProgram, why: &str) -> String {
+    let hook = match &att.hook {
+        Hook::Xdp { mode } => format!("xdp ({})", mode_name(*mode)),
+        Hook::Tc {
+            direction,
+            priority,
+            handle,
+            ..
+        } => {
+            format!(
+                "tc {} prio {priority} handle {handle} direct-action",
+                if *direction == TcDirection::Ingress {
+                    "ingress"
+                } else {
+                    "egress"
+                }
+            )
+        }
+    };
+    let pin = att
+        .pin_dir
+        .as_ref()
+        .map(|d| format!(", pinned at {}", d.display()))
+        .unwrap_or_default();
+    let type_note = if why.starts_with("section name") {
+        String::new()
+    } else {
+        format!(" [type from {why}]")
+    };
+    format!(
+        "{}: {hook}: prog id {} '{}'{pin}{type_note}",
+        att.dev, lp.id, lp.name
+    )
+}
+
+pub fn mode_name(m: XdpMode) -> &'static str {
+    match m {
+        XdpMode::Auto => "auto",
+        XdpMode::Skb => "skb",
+        XdpMode::Native => "native",
+        XdpMode::Hw => "hw",
+    }
+}
+
+/// Delete the clsact qdisc if we created it and no filter is left on it.
+pub fn cleanup_clsact(
+    h: &mut Handle,
+    ifindex: u32,
+    netns: Option<&str>,
+    dev: &str,
+) -> CliResult<bool> {
+    let marker = pins::clsact_marker(netns, dev);
+    if !marker.exists() {
+        return Ok(false);
+    }
+    let left = h.tc_list(ifindex).map(|v| v.len()).unwrap_or(1);
+    if left > 0 || h.qdisc_kind(ifindex).ok().flatten().as_deref() != Some("clsact") {
+        return Ok(false);
+    }
+    h.delete_clsact(ifindex)
+        .map_err(|e| CliError::new(e.to_string()))?;
+    let _ = std::fs::remove_dir(&marker);
+    pins::tidy();
+    Ok(true)
+}
+
+/// Undo one attachment: detach, unpin, and remove a clsact we created that is now empty.
+pub fn detach_attached(netns: Option<&str>, att: &Attached) -> CliResult {
+    let mut h = nl()?;
+    let res = match att.hook {
+        Hook::Xdp { mode } => h
+            .xdp_detach(att.ifindex, mode, None)
+            .map_err(|e| CliError::new(e.to_string())),
+        Hook::Tc {
+            direction,
+            priority,
+            handle,
+            ..
+        } => {
+            let nd = if direction == TcDirection::Ingress {
+                netlink::TcDirection::Ingress
+            } else {
+                netlink::TcDirection::Egress
+            };
+            h.tc_detach(att.ifindex, nd, priority, handle)
+                .map_err(|e| CliError::new(e.to_string()))
+        }
+    };
+    if let Some(d) = &att.pin_dir {
+        let _ = pins::remove(d);
+    }
+    if matches!(att.hook, Hook::Tc { .. }) {
+        cleanup_clsact(&mut h, att.ifindex, netns, &att.dev)?;
+    }
+    res
+}

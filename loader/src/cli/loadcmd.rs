@@ -1,0 +1,127 @@
+//! `rbpf-load load OBJ [--pin DIR]`: load everything, attach nothing.
+
+use super::args::LoadArgs;
+use super::util::{apply_sets, ensure_bpffs, load_error};
+use super::{CliError, CliResult};
+use crate::load::{self, LoadError, LoadOptions};
+use crate::obj::{map_type, Object};
+use crate::section;
+
+pub fn run(a: &LoadArgs) -> CliResult {
+    let mut obj = Object::from_file(&a.object)?;
+    apply_sets(&mut obj, &a.set)?;
+    let hint = match &a.prog_type {
+        None => None,
+        Some(t) => Some(section::by_prefix(t).ok_or_else(|| {
+            CliError::new(format!("--type {t}: unknown program type")).hint(format!(
+                "use a section name such as {}",
+                section::SECTIONS
+                    .iter()
+                    .map(|d| d.prefix)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })?),
+    };
+    let opts = |only: Option<Vec<String>>| LoadOptions {
+        only,
+        type_hint: hint,
+        log_level: if a.verbose { 2 } else { 1 },
+        explain: a
+            .explain
+            .then(|| Box::new(|s: &str| println!("[explain] {s}")) as load::Narrator),
+        ..Default::default()
+    };
+    let loaded = match load::load(&obj, &opts(None)) {
+        Ok(l) => l,
+        Err(
+            e @ (LoadError::Verifier(_)
+            | LoadError::Prog { .. }
+            | LoadError::Target { .. }
+            | LoadError::NoType { .. }),
+        ) => {
+            // Name every program the kernel refuses, not only the first.
+            let mut failed = Vec::new();
+            for p in &obj.programs {
+                if let Err(e) = load::load(&obj, &opts(Some(vec![p.name.clone()]))) {
+                    failed.push(load_error(e, a.verbose));
+                }
+            }
+            if failed.is_empty() {
+                return Err(load_error(e, a.verbose));
+            }
+            let n = failed.len();
+            for f in &failed[..n - 1] {
+                eprintln!("Error: {}", f.msg);
+                if let Some(d) = &f.detail {
+                    eprintln!("{d}");
+                }
+            }
+            let mut last = failed.pop().unwrap_or_else(|| CliError::new("load failed"));
+            last.msg = format!(
+                "{}\n{n} of {} programs refused",
+                last.msg,
+                obj.programs.len()
+            );
+            return Err(last);
+        }
+        Err(e) => return Err(load_error(e, a.verbose)),
+    };
+    if a.json {
+        let progs: Vec<_> = loaded
+            .programs
+            .iter()
+            .map(|p| {
+                serde_json::json!({"name": p.name, "section": p.section, "type": load::type_name(&p.def),
+                    "id": p.id, "tag": p.tag, "insns": p.insn_count, "verified_insns": p.verified_insns})
+            })
+            .collect();
+        let maps: Vec<_> = loaded
+            .maps
+            .iter()
+            .map(|m| serde_json::json!({"name": m.def.name, "type": map_type::name(m.def.map_type), "id": m.id}))
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({"object": obj.name, "programs": progs, "maps": maps, "pinned": a.pin})
+        );
+    } else {
+        for p in &loaded.programs {
+            println!(
+                "prog {} ({}, section {}): id {} tag {}, {} insns, verifier processed {}",
+                p.name,
+                load::type_name(&p.def),
+                p.section,
+                p.id,
+                p.tag,
+                p.insn_count,
+                p.verified_insns
+            );
+        }
+        for m in &loaded.maps {
+            println!(
+                "map {} ({}): id {}",
+                m.def.name,
+                map_type::name(m.def.map_type),
+                m.id
+            );
+        }
+    }
+    match &a.pin {
+        Some(dir) => {
+            ensure_bpffs()?;
+            let pins = loaded
+                .pin_all(dir)
+                .map_err(|e| CliError::new(e.to_string()))?;
+            if !a.json {
+                println!("pinned {} objects under {}", pins.len(), dir.display());
+            }
+        }
+        None if !a.json => println!(
+            "{}: the kernel accepts it; unloaded (use --pin DIR to keep it)",
+            obj.name
+        ),
+        None => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,104 @@
+//! `rbpf-load`: parsing arguments and printing. The library does the work.
+
+pub mod args;
+mod attach;
+mod detach;
+mod loadcmd;
+mod mapdump;
+mod pins;
+mod show;
+mod trace;
+mod util;
+
+use args::{Cli, Command, MapCommand};
+use clap::{CommandFactory, Parser};
+
+/// A failure as the user sees it: one message, and what to do next when we know.
+#[derive(Debug)]
+pub struct CliError {
+    pub msg: String,
+    pub hint: Option<String>,
+    /// More detail (the verifier log with -v).
+    pub detail: Option<String>,
+}
+
+impl CliError {
+    pub fn new(msg: impl Into<String>) -> Self {
+        CliError {
+            msg: msg.into(),
+            hint: None,
+            detail: None,
+        }
+    }
+    pub fn hint(mut self, h: impl Into<String>) -> Self {
+        self.hint = Some(h.into());
+        self
+    }
+}
+
+impl<E: std::error::Error> From<E> for CliError {
+    fn from(e: E) -> Self {
+        CliError::new(e.to_string())
+    }
+}
+
+pub type CliResult<T = ()> = Result<T, CliError>;
+
+/// Entry point of the binary: returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    if let Some(ns) = &cli.netns {
+        if let Err(e) = enter_netns(ns) {
+            eprintln!("Error: {}", e.msg);
+            return 1;
+        }
+    }
+    let res = match cli.command {
+        Some(Command::Show(a)) => show::run(&a),
+        Some(Command::Detach(a)) => detach::run(&a, cli.netns.as_deref()),
+        Some(Command::Load(a)) => loadcmd::run(&a),
+        Some(Command::Map(MapCommand::Dump { map, json })) => mapdump::run(&map, json),
+        Some(Command::Completions { shell }) => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "rbpf-load",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
+        Some(Command::Man) => clap_mangen::Man::new(Cli::command())
+            .render(&mut std::io::stdout())
+            .map_err(CliError::from),
+        Some(Command::Inspect(_)) => Err(CliError::new("inspect: not available yet")),
+        None => attach::run(&cli.attach, cli.netns.as_deref()),
+    };
+    match res {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("Error: {}", e.msg);
+            if let Some(d) = &e.detail {
+                eprintln!("{d}");
+            }
+            if let Some(h) = &e.hint {
+                eprintln!("hint: {h}");
+            }
+            1
+        }
+    }
+}
+
+/// Enter a named network namespace (`ip netns add NAME`) for the rest of the process, like
+/// `ip -n NAME`. Only the network namespace changes: bpffs and the rest stay the host's.
+fn enter_netns(name: &str) -> CliResult {
+    let path = std::path::Path::new("/run/netns").join(name);
+    let f = std::fs::File::open(&path).map_err(|e| {
+        CliError::new(format!("network namespace '{name}': {e}"))
+            .hint("`ip netns list` shows the named namespaces")
+    })?;
+    nix::sched::setns(
+        std::os::fd::AsFd::as_fd(&f),
+        nix::sched::CloneFlags::CLONE_NEWNET,
+    )
+    .map_err(|e| CliError::new(format!("setns into '{name}': {e}")))
+}

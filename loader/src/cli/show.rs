@@ -1,0 +1,91 @@
+//! `rbpf-load show [--dev DEV] [-j]`: XDP programs and tc bpf filters, with our pins.
+
+use super::args::ShowArgs;
+use super::attach::mode_name;
+use super::{pins, CliError, CliResult};
+use crate::sys::{self, ObjKind};
+use netlink::Handle;
+use std::os::fd::AsFd;
+
+fn prog_name(id: u32) -> String {
+    sys::fd_by_id(ObjKind::Prog, id)
+        .ok()
+        .and_then(|fd| sys::prog_info(fd.as_fd()).ok())
+        .map(|i| i.name)
+        .unwrap_or_default()
+}
+
+pub fn run(a: &ShowArgs) -> CliResult {
+    let mut h = Handle::new().map_err(|e| CliError::new(e.to_string()))?;
+    let links = match &a.dev {
+        Some(d) => vec![(
+            h.ifindex(d).map_err(|e| CliError::new(e.to_string()))?,
+            d.clone(),
+        )],
+        None => h.links().map_err(|e| CliError::new(e.to_string()))?,
+    };
+    let pinned = pins::scan();
+    let pin_of = |id: u32| -> Option<String> {
+        pinned
+            .iter()
+            .find(|p| p.prog_ids.contains(&id))
+            .map(|p| p.dir.display().to_string())
+    };
+    let mut rows = Vec::new();
+    for (ifindex, dev) in links {
+        for x in h.xdp_query(ifindex).unwrap_or_default() {
+            rows.push(serde_json::json!({
+                "dev": dev, "ifindex": ifindex, "hook": "xdp", "mode": mode_name(x.mode),
+                "prog_id": x.prog_id, "name": prog_name(x.prog_id), "pin": pin_of(x.prog_id),
+            }));
+        }
+        for f in h.tc_list(ifindex).unwrap_or_default() {
+            rows.push(serde_json::json!({
+                "dev": dev, "ifindex": ifindex, "hook": format!("tc {}", f.direction.as_str()),
+                "prio": f.priority, "handle": f.handle, "prog_id": f.prog_id, "name": f.name,
+                "tag": f.tag_hex(), "direct_action": f.direct_action, "pin": pin_of(f.prog_id),
+            }));
+        }
+    }
+    if a.json {
+        println!("{}", serde_json::Value::Array(rows));
+        return Ok(());
+    }
+    if rows.is_empty() {
+        println!(
+            "nothing attached{}",
+            a.dev
+                .as_ref()
+                .map(|d| format!(" to {d}"))
+                .unwrap_or_default()
+        );
+    }
+    for r in &rows {
+        let s = |k: &str| r[k].as_str().unwrap_or("").to_string();
+        let mut line = format!("{}: {}", s("dev"), s("hook"));
+        if r["mode"].is_string() {
+            line += &format!(" ({})", s("mode"));
+        }
+        if r["prio"].is_number() {
+            line += &format!(
+                " prio {} handle {}{}",
+                r["prio"],
+                r["handle"],
+                if r["direct_action"] == true {
+                    " direct-action"
+                } else {
+                    ""
+                }
+            );
+        }
+        line += &format!(": prog id {} '{}'", r["prog_id"], s("name"));
+        if r["tag"].is_string() {
+            line += &format!(" tag {}", s("tag"));
+        }
+        if r["pin"].is_string() {
+            line += &format!(", pinned at {}", s("pin"));
+        }
+        println!("{line}");
+    }
+    Ok(())
+}

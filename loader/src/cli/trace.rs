@@ -1,0 +1,269 @@
+//! Tracing programs from the command line (raw tracepoints, tracepoints, fentry/fexit,
+//! kprobes), and `--foreground`: print events until Ctrl-C / SIGTERM / SIGHUP, then clean up.
+
+use super::args::AttachArgs;
+use super::util::{ensure_bpffs, load_error};
+use super::{CliError, CliResult};
+use crate::attach::{self, Link, Tracing};
+use crate::btf::kind;
+use crate::events::{PerfEventArray, RingBuf};
+use crate::load::{self, LoadOptions, Loaded};
+use crate::obj::{map_type, Object, Program};
+use crate::section::{AttachKind, SectionDef};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use std::io::Read;
+use std::os::fd::AsFd;
+use std::time::Duration;
+
+pub fn run(
+    a: &AttachArgs,
+    obj: &Object,
+    prog: &Program,
+    def: SectionDef,
+    mut opts: LoadOptions,
+) -> CliResult {
+    if !a.foreground && a.pin.is_none() {
+        return Err(CliError::new(format!(
+            "prog '{}' ({}): a tracing attachment lives as long as its link",
+            prog.name, prog.section
+        ))
+        .hint("add --foreground (print events, detach on Ctrl-C) or --pin DIR (keep it; `rbpf-load detach --pin DIR` removes it)"));
+    }
+    // Load this program, the ones named in --prog-array, and tail-call targets.
+    let mut only = vec![prog.name.clone()];
+    for pa in &a.prog_array {
+        if let Some((_, p)) = pa.split_once('=') {
+            if !only.iter().any(|o| o == p) {
+                only.push(p.to_string());
+            }
+        }
+    }
+    opts.only = Some(only);
+    // Signals are blocked from here on, so a second Ctrl-C cannot cut a cleanup short.
+    let sigfd = block_signals()?;
+    let loaded = load::load(obj, &opts).map_err(|e| load_error(e, a.verbose))?;
+    for pa in &a.prog_array {
+        let (lhs, p) = pa
+            .split_once('=')
+            .ok_or_else(|| CliError::new(format!("--prog-array {pa}: expected MAP[IDX]=PROG")))?;
+        let (map, idx) = lhs
+            .strip_suffix(']')
+            .and_then(|l| l.split_once('['))
+            .and_then(|(m, i)| i.parse::<u32>().ok().map(|i| (m, i)))
+            .ok_or_else(|| CliError::new(format!("--prog-array {pa}: expected MAP[IDX]=PROG")))?;
+        loaded
+            .set_tail_call(map, idx, p)
+            .map_err(|e| CliError::new(e.to_string()))?;
+    }
+    let lp = loaded
+        .program(&prog.name)
+        .ok_or_else(|| CliError::new(format!("prog '{}' was not loaded", prog.name)))?;
+    let link = attach_one(lp.fd.as_fd(), &def, prog)?;
+    println!(
+        "{}: prog id {} '{}'{}",
+        link.what(),
+        lp.id,
+        lp.name,
+        link.id()
+            .map(|i| format!(", link id {i}"))
+            .unwrap_or_default()
+    );
+    if let Some(dir) = &a.pin {
+        ensure_bpffs()?;
+        let pinned = loaded
+            .pin_all(dir)
+            .map_err(|e| CliError::new(e.to_string()));
+        let pinned = pinned.and_then(|_| {
+            link.pin(&dir.join("link"))
+                .map_err(|e| CliError::new(e.to_string()))
+        });
+        if let Err(e) = pinned {
+            let _ = std::fs::remove_dir_all(dir);
+            return Err(e);
+        }
+        println!(
+            "pinned at {} (remove with `rbpf-load detach --pin {}`)",
+            dir.display(),
+            dir.display()
+        );
+        if !a.foreground {
+            return Ok(());
+        }
+    }
+    let res = wait_with(a, obj, &loaded, sigfd);
+    drop(link);
+    if let (Some(dir), true) = (&a.pin, a.foreground) {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    println!("detached");
+    res
+}
+
+fn attach_one(prog: std::os::fd::BorrowedFd, def: &SectionDef, p: &Program) -> CliResult<Link> {
+    let arg = || {
+        p.attach_arg.clone().ok_or_else(|| {
+            CliError::new(format!(
+                "section '{}' does not say where to attach",
+                p.section
+            ))
+        })
+    };
+    let res = match def.attach {
+        AttachKind::RawTracepoint => attach::attach_raw_tracepoint(prog, &arg()?),
+        AttachKind::Tracepoint => {
+            let a = arg()?;
+            let (cat, name) = a
+                .split_once('/')
+                .ok_or_else(|| CliError::new(format!("section '{}': expected tracepoint/CATEGORY/NAME", p.section)))?;
+            attach::attach_tracepoint(prog, cat, name)
+        }
+        AttachKind::TpBtf | AttachKind::Trampoline => {
+            let kind = Tracing::from_attach_type(def.expected_attach_type)
+                .ok_or_else(|| CliError::new(format!("section '{}': unknown tracing kind", p.section)))?;
+            attach::attach_tracing(prog, kind)
+        }
+        AttachKind::Kprobe { ret } => attach::attach_kprobe(prog, &arg()?, 0, ret),
+        _ => {
+            return Err(CliError::new(format!(
+                "prog '{}' (section '{}') is not attached by rbpf-load: load it with `rbpf-load load --pin DIR` and attach it yourself",
+                p.name, p.section
+            )))
+        }
+    };
+    res.map_err(|e| CliError::new(e.to_string()))
+}
+
+fn block_signals() -> CliResult<SignalFd> {
+    let mut mask = SigSet::empty();
+    mask.add(Signal::SIGINT);
+    mask.add(Signal::SIGTERM);
+    mask.add(Signal::SIGHUP);
+    mask.thread_block()
+        .map_err(|e| CliError::new(format!("blocking signals: {e}")))?;
+    SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+        .map_err(|e| CliError::new(format!("signalfd: {e}")))
+}
+
+/// Stay until SIGINT/SIGTERM/SIGHUP, printing events. For XDP/tc attachments.
+pub fn wait_foreground(a: &AttachArgs, obj: &Object, loaded: &Loaded) -> CliResult {
+    let sigfd = block_signals()?;
+    wait_with(a, obj, loaded, sigfd)
+}
+
+enum Reader {
+    Perf(PerfEventArray),
+    Ring(RingBuf),
+}
+
+fn wait_with(a: &AttachArgs, obj: &Object, loaded: &Loaded, sigfd: SignalFd) -> CliResult {
+    let mut readers = Vec::new();
+    for spec in &a.events {
+        let (map, ty) = match spec.split_once('=') {
+            Some((m, t)) => (m, Some(t)),
+            None => (spec.as_str(), None),
+        };
+        let lm = loaded.map(map).ok_or_else(|| {
+            CliError::new(format!("--events {map}: no such map")).hint(format!(
+                "maps: {}",
+                loaded
+                    .maps
+                    .iter()
+                    .map(|m| m.def.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })?;
+        let type_id = match ty {
+            None => None,
+            Some(t) => Some(
+                obj.btf
+                    .as_ref()
+                    .and_then(|b| b.find_by_name(t, kind::STRUCT))
+                    .ok_or_else(|| {
+                        CliError::new(format!(
+                            "--events {spec}: no struct '{t}' in the object's BTF"
+                        ))
+                    })?,
+            ),
+        };
+        let r = match lm.def.map_type {
+            map_type::PERF_EVENT_ARRAY => Reader::Perf(
+                PerfEventArray::open(lm.fd.as_fd(), 64)
+                    .map_err(|e| CliError::new(e.to_string()))?,
+            ),
+            map_type::RINGBUF => Reader::Ring(
+                RingBuf::open(lm.fd.as_fd()).map_err(|e| CliError::new(e.to_string()))?,
+            ),
+            t => {
+                return Err(CliError::new(format!(
+                    "--events {map}: a {} map has no events (perf event array or ring buffer only)",
+                    map_type::name(t)
+                )))
+            }
+        };
+        readers.push((map.to_string(), r, type_id));
+    }
+    let mut pipe = if a.trace_pipe {
+        let p = crate::attach::tracefs_root()
+            .map(|r| r.join("trace_pipe"))
+            .map_err(|e| CliError::new(e.to_string()))?;
+        Some(
+            std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(&p)
+                .map_err(|e| CliError::new(format!("{}: {e}", p.display())))?,
+        )
+    } else {
+        None
+    };
+    println!("running; Ctrl-C to detach");
+    let btf = obj.btf.as_ref();
+    let show = |map: &str, ty: Option<u32>, data: &[u8]| match (btf, ty) {
+        (Some(b), Some(t)) => println!("{map}: {}", crate::valuefmt::to_json(b, t, data)),
+        _ => println!("{map}: {}", crate::events::format::hex(data)),
+    };
+    let mut lost_total = 0u64;
+    loop {
+        match sigfd.read_signal() {
+            Ok(Some(s)) => {
+                eprintln!("signal {}: detaching", s.ssi_signo);
+                break;
+            }
+            Ok(None) => {}
+            Err(e) => return Err(CliError::new(format!("signalfd: {e}"))),
+        }
+        let tick = Duration::from_millis(if readers.is_empty() { 100 } else { 50 });
+        if readers.is_empty() && pipe.is_none() {
+            std::thread::sleep(tick);
+        }
+        for (name, r, ty) in readers.iter_mut() {
+            match r {
+                Reader::Perf(p) => {
+                    let st = p
+                        .poll(Some(tick), |_, d| show(name, *ty, d))
+                        .map_err(|e| CliError::new(e.to_string()))?;
+                    if st.lost > 0 {
+                        lost_total += st.lost;
+                        eprintln!("{name}: {} events lost ({lost_total} in all)", st.lost);
+                    }
+                }
+                Reader::Ring(rb) => {
+                    rb.poll(Some(tick), |d| show(name, *ty, d))
+                        .map_err(|e| CliError::new(e.to_string()))?;
+                }
+            }
+        }
+        if let Some(p) = pipe.as_mut() {
+            let mut buf = [0u8; 8192];
+            match p.read(&mut buf) {
+                Ok(n) if n > 0 => print!("{}", String::from_utf8_lossy(&buf[..n])),
+                _ => std::thread::sleep(tick),
+            }
+        }
+    }
+    Ok(())
+}
+
+use std::os::unix::fs::OpenOptionsExt;

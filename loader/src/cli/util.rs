@@ -1,0 +1,83 @@
+//! Small pieces the commands share.
+
+use super::{CliError, CliResult};
+use crate::btf::{kind, Kind};
+use crate::load::LoadError;
+use crate::obj::Object;
+
+/// Apply `--set NAME=VALUE` (an integer, sized from the variable's BTF type).
+pub fn apply_sets(obj: &mut Object, sets: &[String]) -> CliResult {
+    for s in sets {
+        let (name, value) = s
+            .split_once('=')
+            .ok_or_else(|| CliError::new(format!("--set {s}: expected NAME=VALUE")))?;
+        let size = obj
+            .btf
+            .as_ref()
+            .and_then(|b| {
+                let id = b.find_by_name(name, kind::VAR)?;
+                match &b.get(id).ok()?.kind {
+                    Kind::Var { ty, .. } => b.resolve_size(*ty).ok(),
+                    _ => None,
+                }
+            })
+            .ok_or_else(|| CliError::new(format!("--set {name}: no global variable '{name}' with a known size in the object's BTF")))?;
+        let v: i128 = parse_int(value)
+            .ok_or_else(|| CliError::new(format!("--set {name}: '{value}' is not an integer")))?;
+        let bytes = v.to_le_bytes();
+        if !matches!(size, 1 | 2 | 4 | 8) {
+            return Err(CliError::new(format!(
+                "--set {name}: the variable is {size} bytes, not an integer"
+            )));
+        }
+        obj.set_global(name, &bytes[..size as usize])?;
+    }
+    Ok(())
+}
+
+/// Decimal or 0x-prefixed hexadecimal, possibly negative.
+pub fn parse_int(s: &str) -> Option<i128> {
+    let (neg, t) = match s.strip_prefix('-') {
+        Some(t) => (true, t),
+        None => (false, s),
+    };
+    let v = match t.strip_prefix("0x") {
+        Some(h) => i128::from_str_radix(h, 16).ok()?,
+        None => t.parse().ok()?,
+    };
+    Some(if neg { -v } else { v })
+}
+
+/// A load failure for the user: the verifier's reason and line, the tail of its log
+/// (all of it with -v), and a hint.
+pub fn load_error(e: LoadError, verbose: bool) -> CliError {
+    match e {
+        LoadError::Verifier(v) => {
+            let lines: Vec<&str> = v.log.lines().collect();
+            let detail = if verbose {
+                format!("verifier log:\n{}", v.log)
+            } else {
+                let tail = &lines[lines.len().saturating_sub(8)..];
+                format!(
+                    "verifier log (last {} lines; -v for all):\n  {}",
+                    tail.len(),
+                    tail.join("\n  ")
+                )
+            };
+            let msg = v.to_string();
+            CliError {
+                msg,
+                hint: Some("the verifier proves programs safe before they run: check bounds before every packet or map-value access".into()),
+                detail: Some(detail),
+            }
+        }
+        other => CliError::new(other.to_string()),
+    }
+}
+
+/// Mount bpffs at /sys/fs/bpf if needed (pins need it).
+pub fn ensure_bpffs() -> CliResult {
+    crate::sys::ensure_bpffs(std::path::Path::new("/sys/fs/bpf")).map_err(|e| {
+        CliError::new(format!("bpffs: {e}")).hint("mount it with `mount -t bpf bpf /sys/fs/bpf`")
+    })
+}
