@@ -10,8 +10,9 @@ set -uo pipefail
 cd "$(dirname "$0")"
 SECS=${1:-60}
 export RUSTC_BOOTSTRAP=1
-# Allocation bounded by input size: inputs are at most ~100 KiB (the largest seed), so no
-# single allocation may reach 64 MiB, nor the whole process 1 GiB.
+# Allocation bounded by input size: inputs stay under ~64 KiB (the largest seed, an object
+# without DWARF), so no single allocation may reach 64 MiB (1000 times that), nor the whole
+# process 1 GiB (the kernel's BTF, read once by `reloc`, takes about 100 MiB).
 LIMITS=(-rss_limit_mb=1024 -malloc_limit_mb=64 -timeout=10)
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
@@ -32,9 +33,11 @@ for t in ${TARGETS:-$(cargo fuzz list)}; do
     rc=$?
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1)
+    rss=$(sed -n 's/^stat::peak_rss_mb: *//p' "$log" | tail -1)
     corpus=$(ls "corpus/$t" | wc -l)
     if [[ $rc -eq 0 ]]; then
-        printf 'fuzz %-14s %4ss  %9s execs  %s  corpus %s  ok\n' "$t" "$SECS" "${execs:-?}" "${cov:-cov: ?}" "$corpus"
+        printf 'fuzz %-14s %4ss  %9s execs  %s  corpus %s  peak rss %s MiB  ok\n' \
+            "$t" "$SECS" "${execs:-?}" "${cov:-cov: ?}" "$corpus" "${rss:-?}"
     else
         status=1
         tail -40 "$log"

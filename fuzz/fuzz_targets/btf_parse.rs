@@ -31,6 +31,12 @@ fuzz_target!(|data: &[u8]| {
         let _ = btf.skip_mods_and_typedefs(id);
         let _ = btf.name(id);
     }
+    // What BTF_LOAD gets is written back from the parsed form: it must parse again, to
+    // the same types.
+    if let Ok(bytes) = btf.to_bytes() {
+        let again = Btf::parse(&bytes).expect("to_bytes output parses");
+        assert_eq!(again.types, btf.types, "round trip keeps every type");
+    }
     if let Some(ext) = ext_bytes {
         let _ = BtfExt::parse(ext, &btf);
     }
