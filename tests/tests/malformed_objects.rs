@@ -829,3 +829,43 @@ fn program_section_size_not_a_multiple_of_8() {
         assert!(msg.contains("multiple of 8"), "{msg}");
     }
 }
+
+#[test]
+fn btf_ext_damaged() {
+    for name in OBJECTS {
+        let e = Elf::open(name);
+        let s = e.sec(".BTF.ext");
+        let hdr_len = e.u32(s.offset + 4) as usize;
+        let func_off = s.offset + hdr_len + e.u32(s.offset + 8) as usize;
+        let cases: Vec<(&str, Elf)> = vec![
+            (
+                "header length past the section",
+                e.clone().set32(s.offset + 4, s.size as u32 + 4),
+            ),
+            (
+                "header length shorter than the header",
+                e.clone().set32(s.offset + 4, 8),
+            ),
+            (
+                "func_info offset past the end",
+                e.clone().set32(s.offset + 8, 0xffff_fff0),
+            ),
+            (
+                "line_info length past the end",
+                e.clone().set32(s.offset + 20, 0x7fff_ffff),
+            ),
+            ("func_info record size 0", e.clone().set32(func_off, 0)),
+            (
+                "func_info section name past the BTF strings",
+                e.clone().set32(func_off + 4, 0x00ff_ffff),
+            ),
+            (
+                "func_info count of 2^32-1 records",
+                e.clone().set32(func_off + 8, u32::MAX),
+            ),
+        ];
+        for (case, bad) in cases {
+            expect_err(&format!("{name}: .BTF.ext {case}"), bad.b, &[".BTF.ext"]);
+        }
+    }
+}
