@@ -109,3 +109,90 @@ fn legacy_map_definition_offset_overflow() {
     e.set_sym_value("legacy_hash", u64::MAX - 2);
     must_fail("legacy map offset overflow", e, &["legacy_hash"]);
 }
+
+// Map values shown through BTF (`map dump`, events): the BTF comes from the kernel (which
+// checked it) or from an object, and must not make the formatter panic or run away.
+mod valuefmt {
+    use loader::btf::{Btf, Kind, Member, Type};
+    use std::time::Duration;
+
+    fn int(size: u32, bits: u8) -> Type {
+        Type {
+            name_off: 0,
+            kind: Kind::Int {
+                size,
+                encoding: 0,
+                offset: 0,
+                bits,
+            },
+        }
+    }
+
+    fn member(ty: u32, bit_offset: u32, bitfield_size: u32) -> Member {
+        Member {
+            name_off: 0,
+            ty,
+            bit_offset,
+            bitfield_size,
+        }
+    }
+
+    /// Format in a thread: a panic or no answer within 10 s fails the test.
+    fn format_in_time(btf: Btf, ty: u32, bytes: Vec<u8>) -> serde_json::Value {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(loader::valuefmt::to_json(&btf, ty, &bytes));
+        });
+        rx.recv_timeout(Duration::from_secs(10))
+            .expect("to_json answered in time, without panicking")
+    }
+
+    #[test]
+    fn bitfield_of_128_bits() {
+        // `unsigned __int128 x : 128;` (the kernel accepts bitfields up to 128 bits):
+        // `1u128 << 128` overflowed.
+        let types = vec![
+            Type {
+                name_off: 0,
+                kind: Kind::Void,
+            },
+            int(16, 128),
+            Type {
+                name_off: 1,
+                kind: Kind::Struct {
+                    size: 16,
+                    members: vec![member(1, 0, 128)],
+                },
+            },
+        ];
+        let btf = Btf::from_parts(types, b"\0x\0".to_vec());
+        let v = format_in_time(btf, 2, vec![0xff; 16]);
+        assert_eq!(v["@0"], serde_json::json!(u64::MAX), "{v}");
+    }
+
+    #[test]
+    fn unions_nested_thirty_deep() {
+        // 30 levels of one-byte unions of 8 members each: 8^30 leaves to format, for one
+        // byte of value.
+        let mut types = vec![
+            Type {
+                name_off: 0,
+                kind: Kind::Void,
+            },
+            int(1, 8),
+        ];
+        for level in 0..30u32 {
+            types.push(Type {
+                name_off: 0,
+                kind: Kind::Union {
+                    size: 1,
+                    members: (0..8).map(|_| member(level + 1, 0, 0)).collect(),
+                },
+            });
+        }
+        let top = types.len() as u32 - 1;
+        let btf = Btf::from_parts(types, b"\0".to_vec());
+        let v = format_in_time(btf, top, vec![7]);
+        assert!(v.is_object() || v.is_number() || v.is_string(), "{v}");
+    }
+}
