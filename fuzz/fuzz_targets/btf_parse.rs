@@ -25,11 +25,14 @@ fuzz_target!(|data: &[u8]| {
     let Ok(btf) = Btf::parse(btf_bytes) else {
         return;
     };
-    // What users of a parsed BTF do with it must not panic either.
+    // What users of a parsed BTF do with it must not panic either: sizes, names, and map
+    // values shown through each type (`map dump`), here the input's first 64 bytes.
+    let value = &data[..data.len().min(64)];
     for id in 0..btf.len() as u32 {
         let _ = btf.resolve_size(id);
         let _ = btf.skip_mods_and_typedefs(id);
         let _ = btf.name(id);
+        let _ = loader::valuefmt::to_json(&btf, id, value);
     }
     // What BTF_LOAD gets is written back from the parsed form: it must parse again, to
     // the same types.
