@@ -12,7 +12,7 @@ BPF_OBJ  := $(patsubst bpf-src/%.bpf.c,$(OUT)/%.bpf.o,$(BPF_SRC))
 BPF_HDR  := $(wildcard bpf-src/*.h)
 SHELL    := /bin/bash
 
-.PHONY: all deps bpf build test test-unit test-vm demo clean fmt lint fuzz bench
+.PHONY: all deps bpf build test test-unit test-vm demo clean fmt lint fuzz fuzz-smoke bench
 
 all: bpf build
 
@@ -54,6 +54,15 @@ test-vm: deps bpf
 
 demo: deps all
 	@scripts/demo.sh
+
+# Fuzzing (libFuzzer through cargo-fuzz, on stable with RUSTC_BOOTSTRAP=1; see
+# docs/reliability.md): every target SECS seconds, or about 20 s each for fuzz-smoke.
+SECS ?= 60
+fuzz: bpf
+	@fuzz/run.sh $(SECS)
+
+fuzz-smoke: bpf
+	@fuzz/run.sh 20
 
 fmt:
 	$(CARGO) fmt --all

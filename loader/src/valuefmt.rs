@@ -23,9 +23,14 @@ pub fn hex_or_int(bytes: &[u8]) -> Value {
     }
 }
 
+/// At most this many values are formatted in one call (nested unions can multiply them
+/// without bound); the rest shows as hex.
+const MAX_VALUES: u32 = 100_000;
+
 /// `bytes` as a value of BTF type `ty`. Never panics: what does not fit becomes hex.
 pub fn to_json(btf: &Btf, ty: u32, bytes: &[u8]) -> Value {
-    to_json_named(btf, ty, bytes, "", 0)
+    let mut budget = MAX_VALUES;
+    to_json_named(btf, ty, bytes, "", 0, &mut budget)
 }
 
 fn looks_like_addr(name: &str) -> bool {
@@ -49,10 +54,18 @@ fn ip(bytes: &[u8], len: usize) -> Option<String> {
     }
 }
 
-fn to_json_named(btf: &Btf, ty: u32, bytes: &[u8], name: &str, depth: u32) -> Value {
-    if depth > 32 {
+fn to_json_named(
+    btf: &Btf,
+    ty: u32,
+    bytes: &[u8],
+    name: &str,
+    depth: u32,
+    budget: &mut u32,
+) -> Value {
+    if depth > 32 || *budget == 0 {
         return hex_or_int(bytes);
     }
+    *budget -= 1;
     let Ok(id) = btf.skip_mods_and_typedefs(ty) else {
         return hex_or_int(bytes);
     };
@@ -103,17 +116,21 @@ fn to_json_named(btf: &Btf, ty: u32, bytes: &[u8], name: &str, depth: u32) -> Va
             if esize == 0 {
                 return hex_or_int(&bytes[..total]);
             }
-            Value::Array(
-                bytes[..total]
-                    .chunks(esize)
-                    .take(4096)
-                    .map(|c| to_json_named(btf, *elem, c, "", depth + 1))
-                    .collect(),
-            )
+            let mut items = Vec::new();
+            for c in bytes[..total].chunks(esize).take(4096) {
+                if *budget == 0 {
+                    break;
+                }
+                items.push(to_json_named(btf, *elem, c, "", depth + 1, budget));
+            }
+            Value::Array(items)
         }
         Kind::Struct { members, .. } | Kind::Union { members, .. } => {
             let mut obj = serde_json::Map::new();
             for m in members {
+                if *budget == 0 {
+                    break;
+                }
                 let mname = btf.str_at(m.name_off).unwrap_or("").to_string();
                 let off = (m.bit_offset / 8) as usize;
                 let msize = btf.resolve_size(m.ty).unwrap_or(0) as usize;
@@ -129,7 +146,7 @@ fn to_json_named(btf: &Btf, ty: u32, bytes: &[u8], name: &str, depth: u32) -> Va
                         .unwrap_or(u128::MAX);
                     json!((raw & mask) as u64)
                 } else {
-                    to_json_named(btf, m.ty, slice, &mname, depth + 1)
+                    to_json_named(btf, m.ty, slice, &mname, depth + 1, budget)
                 };
                 obj.insert(
                     if mname.is_empty() {
@@ -145,6 +162,9 @@ fn to_json_named(btf: &Btf, ty: u32, bytes: &[u8], name: &str, depth: u32) -> Va
         Kind::Datasec { vars, .. } => {
             let mut obj = serde_json::Map::new();
             for v in vars {
+                if *budget == 0 {
+                    break;
+                }
                 let vname = btf.name(v.ty).to_string();
                 let vty = match btf.get(v.ty).map(|t| &t.kind) {
                     Ok(Kind::Var { ty, .. }) => *ty,
@@ -157,7 +177,7 @@ fn to_json_named(btf: &Btf, ty: u32, bytes: &[u8], name: &str, depth: u32) -> Va
                 };
                 obj.insert(
                     vname.clone(),
-                    to_json_named(btf, vty, slice, &vname, depth + 1),
+                    to_json_named(btf, vty, slice, &vname, depth + 1, budget),
                 );
             }
             Value::Object(obj)

@@ -209,7 +209,7 @@ pub(super) fn collect(
             let map_sym = syms
                 .syms
                 .iter()
-                .find(|s| s.2 == Some(midx) && off >= s.3 && off < s.3 + s.4.max(1))
+                .find(|s| s.2 == Some(midx) && off >= s.3 && off < s.3.saturating_add(s.4.max(1)))
                 .ok_or_else(|| err("not inside any map definition".into()))?;
             let map_name = map_sym.1.to_string();
             let base = values_off.get(&map_name).copied().ok_or_else(|| {
@@ -229,13 +229,20 @@ pub(super) fn collect(
                 _ => None,
             };
             let prog = target
-                .and_then(|s| object::ObjectSymbol::name(&s).ok().map(|n| n.to_string()))
+                .as_ref()
+                .and_then(|s| object::ObjectSymbol::name(s).ok().map(|n| n.to_string()))
                 .filter(|n| !n.is_empty())
                 .ok_or_else(|| {
                     err(format!(
                         "slot {slot} of '{map_name}' points at no named program"
                     ))
                 })?;
+            // Only a function can sit in a tail-call slot.
+            if target.as_ref().map(object::ObjectSymbol::kind) != Some(object::SymbolKind::Text) {
+                return Err(err(format!(
+                    "slot {slot} of '{map_name}' points at '{prog}', which is not a program"
+                )));
+            }
             let map = maps
                 .iter_mut()
                 .find(|m| m.name == map_name)
@@ -276,7 +283,8 @@ pub(super) fn collect(
             for (idx, name, _, off, _) in in_sec {
                 let off = *off as usize;
                 let field = |i: usize| -> Result<u32> {
-                    data.get(off + 4 * i..off + 4 * i + 4)
+                    off.checked_add(4 * i)
+                        .and_then(|a| data.get(a..a.checked_add(4)?))
                         .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
                         .ok_or_else(|| ObjError::Map {
                             map: name.to_string(),
@@ -352,12 +360,31 @@ pub(super) fn collect(
             values: Vec::new(),
         });
     }
+    // Relocations and load find maps by name: two of one name would be one map.
+    let mut seen = std::collections::HashSet::new();
+    if let Some(dup) = maps.iter().find(|m| !seen.insert(m.name.as_str())) {
+        return Err(ObjError::Map {
+            map: dup.name.clone(),
+            reason: "defined twice".into(),
+        });
+    }
     Ok(Found { maps, by_symbol })
 }
 
 /// Read one BTF map definition: `struct { __uint(type, ..); __type(key, ..); ... } name`.
 /// Returns the definition and the byte offset of its `values` member, if any.
 fn btf_map_def(btf: &Btf, var: u32, name: &str) -> Result<(MapDef, Option<u64>)> {
+    // A BTF fault met while reading a map's definition names the map too.
+    btf_map_def_inner(btf, var, name).map_err(|e| match e {
+        ObjError::Btf(e) => ObjError::Map {
+            map: name.to_string(),
+            reason: e.to_string(),
+        },
+        e => e,
+    })
+}
+
+fn btf_map_def_inner(btf: &Btf, var: u32, name: &str) -> Result<(MapDef, Option<u64>)> {
     let bad = |reason: String| ObjError::Map {
         map: name.to_string(),
         reason,

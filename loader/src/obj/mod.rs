@@ -32,6 +32,8 @@ pub enum ObjError {
     WrongMachine(object::Architecture),
     #[error("big-endian BPF objects are not supported")]
     BigEndian,
+    #[error("not a BPF object: 32-bit ELF (ELFCLASS32); BPF objects are ELFCLASS64")]
+    Elf32,
     #[error("section '{section}': {reason}")]
     Section { section: String, reason: String },
     #[error(
@@ -163,6 +165,10 @@ impl Object {
 
     /// Parse an object from its bytes. `name` names it in messages and map names.
     pub fn parse(name: &str, data: &[u8]) -> Result<Object> {
+        // EI_DATA says the byte order before any multi-byte field is read in it.
+        if data.starts_with(b"\x7fELF") && data.get(5) == Some(&2) {
+            return Err(ObjError::BigEndian);
+        }
         let file = object::File::parse(data)?;
         if file.architecture() != object::Architecture::Bpf {
             return Err(ObjError::WrongMachine(file.architecture()));
@@ -170,6 +176,10 @@ impl Object {
         if !file.is_little_endian() {
             return Err(ObjError::BigEndian);
         }
+        if !file.is_64() {
+            return Err(ObjError::Elf32);
+        }
+        check_string_tables(&file, data)?;
 
         let mut sec_names: HashMap<usize, String> = HashMap::new();
         let mut section_sizes = HashMap::new();
@@ -179,14 +189,23 @@ impl Object {
         let mut btf_bytes = None;
         let mut btf_ext_bytes = None;
         for sec in file.sections() {
-            let sname = sec.name().unwrap_or("").to_string();
             let idx = sec.index().0;
+            // A name past the string table is a damaged file, not an anonymous section.
+            let sname = sec
+                .name()
+                .map_err(|e| ObjError::Section {
+                    section: format!("#{idx}"),
+                    reason: format!("name: {e}"),
+                })?
+                .to_string();
             sec_names.insert(idx, sname.clone());
             section_sizes.insert(sname.clone(), sec.size());
             let bad = |reason: String| ObjError::Section {
                 section: sname.clone(),
                 reason,
             };
+            // Every section's bytes must be in the file, whether we use them or not.
+            sec.data().map_err(|e| bad(e.to_string()))?;
             match sname.as_str() {
                 "license" => {
                     let d = sec.data().map_err(|e| bad(e.to_string()))?;
@@ -209,6 +228,8 @@ impl Object {
             }
         }
 
+        check_relocation_sections(&file, data)?;
+
         let btf = btf_bytes.map(Btf::parse).transpose()?;
         let btf_ext = match (&btf, btf_ext_bytes) {
             (Some(b), Some(e)) => Some(BtfExt::parse(e, b)?),
@@ -220,8 +241,12 @@ impl Object {
         let mut symbol_offsets = HashMap::new();
         for s in file.symbols() {
             let section = s.section_index().map(|i| i.0);
+            let name = s.name().map_err(|e| ObjError::Symbol {
+                symbol: format!("#{}", s.index().0),
+                reason: format!("name: {e}"),
+            })?;
             let info = SymInfo {
-                name: s.name().unwrap_or("").to_string(),
+                name: name.to_string(),
                 section,
                 value: s.address(),
                 size: s.size(),
@@ -329,6 +354,9 @@ impl Object {
                     offset,
                     reason,
                 };
+                if offset % insn::INSN_SIZE as u64 != 0 {
+                    return Err(err("offset is not on an instruction boundary".into()));
+                }
                 let r_type = match rel.flags() {
                     RelocationFlags::Elf { r_type } => r_type,
                     _ => return Err(err("not an ELF relocation".into())),
@@ -366,7 +394,8 @@ impl Object {
                     }
                     (R_BPF_64_32, Some(_)) if ins.is_pseudo_call() => {
                         let tsec = sym.section.unwrap_or(0);
-                        let toff = (sym.value as i64) + (ins.imm as i64 + 1) * 8;
+                        // i128: a symbol value and an immediate from the file cannot overflow it.
+                        let toff = sym.value as i128 + (ins.imm as i128 + 1) * 8;
                         let func = u64::try_from(toff)
                             .ok()
                             .and_then(|o| func_at.get(&(tsec, o)).copied())
@@ -378,14 +407,14 @@ impl Object {
                         if let Some(map) = map_by_sym.get(&sym_idx) {
                             RelocTarget::Map { map: map.clone() }
                         } else if is_data_section(&tsec_name) {
-                            let off = (sym.value as i64) + ins.imm as i64;
-                            let off = u32::try_from(off).map_err(|_| err(format!("data offset {off} out of range")))?;
+                            let off = sym.value as i128 + ins.imm as i128;
+                            let off = u32::try_from(off).map_err(|_| err(format!("data offset '{sym_name}'+{} = {off} is out of range", ins.imm)))?;
                             if !maps.iter().any(|m| m.name == tsec_name) {
                                 return Err(err(format!("data section '{tsec_name}' has no map")));
                             }
                             RelocTarget::Data { map: tsec_name, offset: off }
                         } else if exec_sections.contains(&tsec) {
-                            let toff = sym.value as i64 + ins.imm as i64;
+                            let toff = sym.value as i128 + ins.imm as i128;
                             let func = u64::try_from(toff)
                                 .ok()
                                 .and_then(|o| func_at.get(&(tsec, o)).copied())
@@ -539,6 +568,84 @@ impl Object {
             }),
         }
     }
+}
+
+/// Names are read lazily: an unreadable string table would otherwise surface as a bad
+/// name on some section or symbol. Say which table it is.
+fn check_string_tables(file: &object::File, data: &[u8]) -> Result<()> {
+    use object::read::elf::{FileHeader as _, SectionHeader as _};
+    let object::File::Elf64(elf) = file else {
+        return Ok(());
+    };
+    let endian = elf.endian();
+    let table = elf.elf_section_table();
+    let shstrndx = elf
+        .elf_header()
+        .shstrndx(endian, data)
+        .map_err(ObjError::Elf)? as usize;
+    let symtab = elf.elf_symbol_table().section().0;
+    let symtab_link = table
+        .section(object::SectionIndex(symtab))
+        .map(|s| s.sh_link(endian) as usize)
+        .unwrap_or(0);
+    for (what, idx) in [("section name", shstrndx), ("symbol name", symtab_link)] {
+        if idx == 0 {
+            continue;
+        }
+        let bad = |reason: String| ObjError::Section {
+            section: format!("#{idx}"),
+            reason: format!("the {what} string table cannot be read: {reason}"),
+        };
+        let sh = table
+            .section(object::SectionIndex(idx))
+            .map_err(|e| bad(e.to_string()))?;
+        sh.data(endian, data).map_err(|e| bad(e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// The `object` crate skips a relocation section it cannot read, or one tied to another
+/// symbol table, without a word: a program would then load with unpatched instructions.
+/// Check every `SHT_REL`/`SHT_RELA` section up front instead.
+fn check_relocation_sections(file: &object::File, data: &[u8]) -> Result<()> {
+    use object::elf::{SHT_REL, SHT_RELA};
+    use object::read::elf::SectionHeader as _;
+    let object::File::Elf64(elf) = file else {
+        return Ok(());
+    };
+    let endian = elf.endian();
+    let table = elf.elf_section_table();
+    let symtab = elf.elf_symbol_table().section().0;
+    for (i, sh) in table.iter().enumerate() {
+        let t = sh.sh_type(endian);
+        if t != SHT_REL && t != SHT_RELA {
+            continue;
+        }
+        let name = table
+            .section_name(endian, sh)
+            .ok()
+            .map(|n| String::from_utf8_lossy(n).into_owned())
+            .unwrap_or_else(|| format!("#{i}"));
+        let bad = |reason: String| ObjError::Section {
+            section: name.clone(),
+            reason,
+        };
+        let bytes = sh.data(endian, data).map_err(|e| bad(e.to_string()))?;
+        let entry = if t == SHT_REL { 16 } else { 24 };
+        if bytes.len() % entry != 0 {
+            return Err(bad(format!(
+                "size {} is not a whole number of {entry}-byte relocations",
+                bytes.len()
+            )));
+        }
+        let link = sh.sh_link(endian) as usize;
+        if link != symtab {
+            return Err(bad(format!(
+                "linked to section #{link}, not to the symbol table (#{symtab})"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The name of the struct a function's first argument points to, from BTF.
