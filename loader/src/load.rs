@@ -896,6 +896,14 @@ impl Loaded {
     /// Pin every program at DIR/NAME and every map at DIR/maps/NAME ([`pin_name`]). On failure the pins made so far are removed.
     pub fn pin_all(&self, dir: &Path) -> Result<Vec<PathBuf>> {
         let mut made: Vec<PathBuf> = Vec::new();
+        // The directories this call creates, outermost first, to remove again on failure.
+        let mut new_dirs: Vec<PathBuf> = dir
+            .ancestors()
+            .take_while(|d| !d.exists())
+            .map(Path::to_path_buf)
+            .collect();
+        new_dirs.reverse();
+        new_dirs.push(dir.join("maps"));
         let res = (|| {
             check_pin_dir(dir)?;
             let maps_dir = dir.join("maps");
@@ -925,6 +933,9 @@ impl Loaded {
             Err(e) => {
                 for p in &made {
                     let _ = std::fs::remove_file(p);
+                }
+                for d in new_dirs.iter().rev() {
+                    let _ = std::fs::remove_dir(d);
                 }
                 Err(e)
             }

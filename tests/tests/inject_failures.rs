@@ -92,7 +92,7 @@ fn maps_still_there(ids: &[u32]) -> Vec<u32> {
 fn narrated_map_ids(lines: &[String]) -> Vec<u32> {
     lines
         .iter()
-        .filter(|l| l.starts_with("BPF_MAP_CREATE"))
+        .filter(|l| l.contains("bpf(BPF_MAP_CREATE") && l.contains(") = fd "))
         .filter_map(|l| {
             let rest = &l[l.find(", id ")? + 5..];
             let end = rest
@@ -281,7 +281,7 @@ fn btf_load_failure_loads_without_btf() {
     sys::clear_injected();
     let said = narration.lock().expect("narration").join("\n");
     assert!(
-        said.contains("BPF_BTF_LOAD failed, going on without BTF"),
+        said.contains("BPF_BTF_LOAD) failed, going on without BTF"),
         "{said}"
     );
     assert!(l.btf_fd.is_none());
@@ -366,6 +366,10 @@ fn each_obj_pin_fails_in_turn() {
             dir.pins(),
             Vec::<PathBuf>::new(),
             "OBJ_PIN #{nth}: pins left"
+        );
+        assert!(
+            !dir.0.exists(),
+            "OBJ_PIN #{nth}: the directories pin_all made are gone too"
         );
     }
     // Without an injected failure every object is pinned, and the pins hold them.

@@ -318,10 +318,20 @@ pub(super) fn collect(
         if !is_data_section(sname) || sec.size() == 0 {
             continue;
         }
-        let size = u32::try_from(sec.size()).map_err(|_| ObjError::Section {
-            section: sname.into(),
-            reason: "larger than 4 GiB".into(),
-        })?;
+        // The kernel refuses array values this large anyway; refusing here keeps a tiny
+        // file from making us allocate gigabytes for a `.bss` it only claims.
+        const MAX_DATA: u64 = 64 << 20;
+        if sec.size() > MAX_DATA {
+            return Err(ObjError::Section {
+                section: sname.into(),
+                reason: format!(
+                    "{} bytes of global data: more than the {} MiB we accept",
+                    sec.size(),
+                    MAX_DATA >> 20
+                ),
+            });
+        }
+        let size = sec.size() as u32;
         let data = if sec.kind() == object::SectionKind::UninitializedData {
             None
         } else {
