@@ -50,7 +50,7 @@ pub enum NetlinkError {
     },
     /// The kernel refused a request: `tc filter add dev veth0 ingress: File exists
     /// (kernel: "Filter already exists")`.
-    #[error("{op}: {kernel}")]
+    #[error("{op}: {kernel}{}", hint.as_ref().map(|h| format!("; {h}")).unwrap_or_default())]
     Kernel {
         /// The device, by name when we know it, else `ifindex N`.
         dev: String,
@@ -58,20 +58,24 @@ pub enum NetlinkError {
         op: String,
         /// errno and extended ack.
         kernel: KernelError,
+        /// Our own diagnosis when the kernel gave no text (`fd 5 is not a BPF program`).
+        hint: Option<String>,
     },
     /// No interface of that name (or index) in this network namespace.
-    #[error("no device {dev:?} in this network namespace{}", kernel_suffix(.kernel))]
+    #[error("{}no device {} in this network namespace", op.as_ref().map(|o| format!("{o}: ")).unwrap_or_default(), show_dev(dev))]
     NoDevice {
-        /// The name or `ifindex N` asked for.
+        /// The name, or `ifindex N`, asked for.
         dev: String,
-        /// The kernel's answer, when it came from the kernel.
+        /// The operation that needed it, when it was not the lookup itself.
+        op: Option<String>,
+        /// The kernel's answer (ENODEV), when it came from the kernel.
         kernel: Option<KernelError>,
     },
     /// The clsact slot (parent ffff:fff1) holds another qdisc, typically `ingress`.
     #[error(
-        "tc qdisc add dev {dev} clsact: the ingress/clsact slot holds a `{kind}` qdisc, not \
-         clsact; remove it first (tc qdisc del dev {dev} {kind}){}",
-        kernel_suffix(.kernel)
+        "tc qdisc add dev {dev} clsact: {}the slot is held by an `{kind}` qdisc, not \
+         clsact; remove it first (tc qdisc del dev {dev} {kind})",
+        kernel.as_ref().map(|k| format!("{k}: ")).unwrap_or_default()
     )]
     QdiscSlotTaken {
         /// The device.
@@ -99,11 +103,51 @@ pub enum NetlinkError {
     },
 }
 
-fn kernel_suffix(k: &Option<KernelError>) -> String {
-    match k {
-        Some(k) => format!(" ({k})"),
-        None => String::new(),
+/// `"veth0"` for a name, `with ifindex 7` for an index.
+fn show_dev(dev: &str) -> String {
+    match dev.strip_prefix("ifindex ") {
+        Some(n) => format!("with ifindex {n}"),
+        None => format!("{dev:?}"),
     }
+}
+
+/// What /proc/self/fdinfo says fd `fd` is, when it is not a BPF program of type `want`
+/// (BPF_PROG_TYPE_*): the kernel rejects such fds with a bare EINVAL.
+pub(crate) fn prog_fd_hint(fd: i32, want: u32) -> Option<String> {
+    let Ok(info) = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")) else {
+        return Some(format!("fd {fd} is not open"));
+    };
+    let ty = info
+        .lines()
+        .find_map(|l| l.strip_prefix("prog_type:"))
+        .and_then(|v| v.trim().parse::<u32>().ok());
+    match ty {
+        None => Some(format!("fd {fd} is not a BPF program")),
+        Some(t) if t != want => Some(format!(
+            "fd {fd} is a BPF program of type {}, not {}",
+            prog_type_name(t),
+            prog_type_name(want)
+        )),
+        Some(_) => None,
+    }
+}
+
+/// BPF_PROG_TYPE_* names for the hint above.
+fn prog_type_name(t: u32) -> String {
+    let name = match t {
+        1 => "socket_filter",
+        2 => "kprobe",
+        3 => "sched_cls (tc)",
+        4 => "sched_act",
+        5 => "tracepoint",
+        6 => "xdp",
+        7 => "perf_event",
+        8 => "cgroup_skb",
+        17 => "raw_tracepoint",
+        26 => "tracing",
+        _ => return format!("#{t}"),
+    };
+    name.to_string()
 }
 
 impl NetlinkError {
@@ -117,6 +161,27 @@ impl NetlinkError {
             NetlinkError::Socket { source, .. } => source.raw_os_error(),
             _ => None,
         }
+    }
+
+    /// When the kernel refused program fd `fd` without a word (EINVAL/EBADF, no extended
+    /// ack), say what the fd is instead of a BPF program of type `want`.
+    pub(crate) fn with_prog_hint(mut self, fd: i32, want: u32) -> Self {
+        if let NetlinkError::Kernel { kernel, hint, .. } = &mut self {
+            if kernel.ext_ack.is_none() && matches!(kernel.errno, libc::EINVAL | libc::EBADF) {
+                *hint = prog_fd_hint(fd, want);
+            }
+        }
+        self
+    }
+
+    /// When the kernel refused with a bare EINVAL and nothing else explained it, add `text`.
+    pub(crate) fn or_hint(mut self, text: &str) -> Self {
+        if let NetlinkError::Kernel { kernel, hint, .. } = &mut self {
+            if kernel.ext_ack.is_none() && hint.is_none() && kernel.errno == libc::EINVAL {
+                *hint = Some(text.to_string());
+            }
+        }
+        self
     }
 
     /// The kernel's extended-ack text, when it gave one.

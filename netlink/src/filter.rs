@@ -20,12 +20,14 @@ const ETH_P_ALL: u16 = 0x0003;
 /// TC_H_MIN_INGRESS / TC_H_MIN_EGRESS under TC_H_CLSACT.
 const PARENT_INGRESS: u32 = 0xFFFF_FFF2;
 const PARENT_EGRESS: u32 = 0xFFFF_FFF3;
+/// BPF_PROG_TYPE_SCHED_CLS: the program type a tc bpf filter runs.
+const BPF_PROG_TYPE_SCHED_CLS: u32 = 3;
 /// TCA_KIND and TCA_OPTIONS.
 const TCA_KIND: u16 = 1;
 const TCA_OPTIONS: u16 = 2;
 
 /// Which hook of clsact.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum TcDirection {
     /// Packets arriving on the device (parent ffff:fff2).
     Ingress,
@@ -94,6 +96,8 @@ pub struct TcFilterInfo {
     pub priority: u16,
     /// Handle.
     pub handle: u32,
+    /// The protocol it matches (ETH_P_*, host order): ETH_P_ALL (3) for ours.
+    pub protocol: u16,
     /// TCA_BPF_ID: the id of the attached program.
     pub prog_id: u32,
     /// TCA_BPF_NAME: the name given at attach time.
@@ -112,8 +116,8 @@ impl TcFilterInfo {
 }
 
 /// tcm_info of a filter: priority in the high half, protocol (network order) in the low.
-fn tcm_info(priority: u16) -> u32 {
-    (u32::from(priority) << 16) | u32::from(ETH_P_ALL.to_be())
+fn tcm_info(priority: u16, protocol: u16) -> u32 {
+    (u32::from(priority) << 16) | u32::from(protocol.to_be())
 }
 
 fn filter_msg(
@@ -121,13 +125,14 @@ fn filter_msg(
     dir: TcDirection,
     priority: u16,
     handle: u32,
+    protocol: u16,
     options: Vec<TcOption>,
 ) -> TcMessage {
     let header = TcHeader {
         index: ifindex as i32,
         handle: handle.into(),
         parent: dir.parent().into(),
-        info: tcm_info(priority),
+        info: tcm_info(priority, protocol),
         ..Default::default()
     };
     let mut attributes = vec![TcAttribute::Kind("bpf".into())];
@@ -161,6 +166,7 @@ pub(crate) fn parse_filter(payload: &[u8]) -> std::result::Result<Option<TcFilte
         direction,
         priority: (h.info >> 16) as u16,
         handle: h.handle.into(),
+        protocol: u16::from_be((h.info & 0xffff) as u16),
         prog_id: 0,
         name: String::new(),
         tag: [0; 8],
@@ -220,7 +226,14 @@ impl Handle {
             TcOption::Bpf(TcFilterBpfOption::ProgName(name.to_string())),
             TcOption::Bpf(TcFilterBpfOption::Flags(TcBpfFlags::DirectAction)),
         ];
-        let msg = filter_msg(ifindex, hook.direction, hook.priority, hook.handle, options);
+        let msg = filter_msg(
+            ifindex,
+            hook.direction,
+            hook.priority,
+            hook.handle,
+            ETH_P_ALL,
+            options,
+        );
         let mode = if flags.replace {
             NLM_F_REPLACE
         } else {
@@ -231,7 +244,10 @@ impl Handle {
             .request(rtm::NEWTFILTER, NLM_F_CREATE | NLM_F_ECHO | mode, &msg)
         {
             Ok(d) => d,
-            Err(f) => return Err(self.fail(f, ifindex, &op)),
+            Err(f) => {
+                let e = self.fail(f, ifindex, &op);
+                return Err(e.with_prog_hint(prog.as_raw_fd(), BPF_PROG_TYPE_SCHED_CLS));
+            }
         };
         let found =
             filters_in(&data).map(|v| v.into_iter().find(|f| f.direction == hook.direction));
@@ -248,15 +264,26 @@ impl Handle {
         }
     }
 
-    /// Delete one bpf filter (`tc filter del dev DEV ingress pref P handle H bpf`). Handle 0
-    /// deletes every filter at that priority. Priority 0 is refused: the kernel would take
-    /// it as "flush the whole hook", other people's filters included.
+    /// Delete one bpf filter of ours (protocol all: `tc filter del dev DEV ingress pref P
+    /// handle H bpf`). Handle 0 deletes every filter at that priority. Priority 0 is refused:
+    /// the kernel would take it as "flush the whole hook", other people's filters included.
     pub fn tc_detach(
         &mut self,
         ifindex: u32,
         direction: TcDirection,
         priority: u16,
         handle: u32,
+    ) -> Result<()> {
+        self.tc_detach_proto(ifindex, direction, priority, handle, ETH_P_ALL)
+    }
+
+    fn tc_detach_proto(
+        &mut self,
+        ifindex: u32,
+        direction: TcDirection,
+        priority: u16,
+        handle: u32,
+        protocol: u16,
     ) -> Result<()> {
         let op =
             format!("tc filter del dev {{dev}} {direction} pref {priority} handle {handle:#x} bpf");
@@ -267,7 +294,7 @@ impl Handle {
                     .into(),
             });
         }
-        let msg = filter_msg(ifindex, direction, priority, handle, Vec::new());
+        let msg = filter_msg(ifindex, direction, priority, handle, protocol, Vec::new());
         match self.conn.request(rtm::DELTFILTER, 0, &msg) {
             Ok(_) => Ok(()),
             Err(f) => Err(self.fail(f, ifindex, &op)),
@@ -281,7 +308,7 @@ impl Handle {
         let mut out = Vec::new();
         for dir in [TcDirection::Ingress, TcDirection::Egress] {
             let op = format!("tc filter show dev {{dev}} {dir}");
-            let msg = filter_msg(ifindex, dir, 0, 0, Vec::new());
+            let msg = filter_msg(ifindex, dir, 0, 0, 0, Vec::new());
             let data = match self.conn.dump(rtm::GETTFILTER, &msg) {
                 Ok(d) => d,
                 Err(f) => return Err(self.fail(f, ifindex, &op)),
@@ -312,7 +339,7 @@ impl Handle {
             .filter(|f| direction.is_none_or(|d| d == f.direction))
             .collect();
         for f in &victims {
-            self.tc_detach(ifindex, f.direction, f.priority, f.handle)?;
+            self.tc_detach_proto(ifindex, f.direction, f.priority, f.handle, f.protocol)?;
         }
         Ok(victims)
     }
@@ -324,7 +351,7 @@ mod tests {
 
     #[test]
     fn tcm_info_puts_priority_high_and_protocol_in_network_order() {
-        let info = tcm_info(49152);
+        let info = tcm_info(49152, ETH_P_ALL);
         assert_eq!(info >> 16, 49152);
         assert_eq!(u16::from_be((info & 0xffff) as u16), ETH_P_ALL);
     }
@@ -336,6 +363,7 @@ mod tests {
             TcDirection::Egress,
             7,
             1,
+            ETH_P_ALL,
             vec![
                 TcOption::Bpf(TcFilterBpfOption::ProgId(42)),
                 TcOption::Bpf(TcFilterBpfOption::ProgName("x".into())),

@@ -47,6 +47,7 @@ impl Handle {
             .map_err(|f| match f {
                 Failure::Kernel(k) if k.errno == libc::ENODEV => NetlinkError::NoDevice {
                     dev: name.to_string(),
+                    op: None,
                     kernel: Some(k),
                 },
                 f => f.at(&format!("ip link show dev {name}"), name),
@@ -91,6 +92,7 @@ impl Handle {
             .map_err(|f| match f {
                 Failure::Kernel(k) if k.errno == libc::ENODEV => NetlinkError::NoDevice {
                     dev: dev.clone(),
+                    op: None,
                     kernel: Some(k),
                 },
                 f => f.at(&format!("ip link show {dev}"), &dev),
@@ -117,6 +119,7 @@ impl Handle {
         let dev = self.dev_name(ifindex);
         match f {
             Failure::Kernel(k) if k.errno == libc::ENODEV => NetlinkError::NoDevice {
+                op: Some(op.replace("{dev}", &dev)),
                 dev,
                 kernel: Some(k),
             },

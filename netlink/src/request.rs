@@ -283,6 +283,7 @@ impl Failure {
                 dev: dev.to_string(),
                 op: op.to_string(),
                 kernel,
+                hint: None,
             },
             Failure::Socket(call, source) => NetlinkError::Socket { call, source },
             Failure::Protocol(reason) => NetlinkError::Protocol {

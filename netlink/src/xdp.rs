@@ -12,6 +12,8 @@ use crate::link::IFINFOMSG_LEN;
 use crate::request::attrs;
 use crate::{rtm, Handle};
 
+/// BPF_PROG_TYPE_XDP.
+const BPF_PROG_TYPE_XDP: u32 = 6;
 /// IFLA_XDP.
 const IFLA_XDP: u16 = 43;
 /// XDP_FLAGS_UPDATE_IF_NOEXIST: fail with EBUSY when a program is already attached.
@@ -129,6 +131,16 @@ impl Handle {
                 .unwrap_or_default()
         );
         self.set_xdp(ifindex, raw(prog), bits, expected, &op)
+            .map_err(|e| {
+                let e = e.with_prog_hint(raw(prog), BPF_PROG_TYPE_XDP);
+                if mode == XdpMode::Hw {
+                    e.or_hint(
+                        "hardware mode needs a NIC that offloads XDP and a program loaded for it",
+                    )
+                } else {
+                    e
+                }
+            })
     }
 
     /// Detach the XDP program of device `ifindex` (`ip link set dev DEV xdp* off`). With
@@ -154,7 +166,13 @@ impl Handle {
             if expected.is_some() {
                 bits |= XDP_FLAGS_REPLACE;
             }
-            let op = format!("ip link set dev {{dev}} {} off", m.ip_keyword());
+            let op = format!(
+                "ip link set dev {{dev}} {} off{}",
+                m.ip_keyword(),
+                expected
+                    .map(|e| format!(" (expected fd {e})"))
+                    .unwrap_or_default()
+            );
             self.set_xdp(ifindex, -1, bits, expected, &op)?;
         }
         Ok(())

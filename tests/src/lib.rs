@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod kernel;
 pub mod lab;
+pub mod pins;
 
 use std::path::PathBuf;
 
