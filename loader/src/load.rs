@@ -178,10 +178,10 @@ pub struct Loaded {
     pub programs: Vec<LoadedProgram>,
 }
 
-/// The running kernel's BTF, read once per process.
+/// The running kernel's BTF, read once per process; types are decoded as relocations ask.
 pub fn kernel_btf() -> Result<Arc<Btf>> {
     static K: OnceLock<std::result::Result<Arc<Btf>, String>> = OnceLock::new();
-    K.get_or_init(|| Btf::kernel().map(Arc::new).map_err(|e| e.to_string()))
+    K.get_or_init(|| Btf::kernel_lazy().map(Arc::new).map_err(|e| e.to_string()))
         .clone()
         .map_err(|e| LoadError::Btf(crate::btf::BtfError::Malformed(format!("kernel BTF: {e}"))))
 }
@@ -273,7 +273,7 @@ pub fn load(obj: &Object, opts: &LoadOptions) -> Result<Loaded> {
         opts.say(|| {
             format!(
                 "kernel BTF: {} types read from /sys/kernel/btf/vmlinux in {:?}",
-                k.types.len(),
+                k.len(),
                 t.elapsed()
             )
         });

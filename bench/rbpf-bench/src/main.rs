@@ -4,7 +4,7 @@
 //!
 //! usage:
 //!   rbpf-bench parse ROUNDS OBJ...          Object::from_file, median per object
-//!   rbpf-bench kbtf ROUNDS                  read + parse /sys/kernel/btf/vmlinux, then index it
+//!   rbpf-bench kbtf ROUNDS                  vmlinux BTF: decoded whole + indexed, and lazily
 //!   rbpf-bench drain perf|rb OBJ PROG MAP BATCH ROUNDS
 //!                                           BATCH events made by BPF_PROG_TEST_RUN, then drained
 //!   rbpf-bench scale OBJ PROG DEV...        load once, attach a tc ingress filter to every DEV
@@ -79,6 +79,24 @@ fn kbtf(a: &[String]) -> Res {
     }
     println!("kbtf:parse {:.2} ms", median(&mut read));
     println!("kbtf:index {:.2} ms", median(&mut index));
+    // What loading uses: mapped, decoded on first use, names found without an index.
+    let (mut open, mut find) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let t0 = Instant::now();
+        let btf = Btf::kernel_lazy()?;
+        let t1 = Instant::now();
+        let id = btf.find_by_name("task_struct", kind::STRUCT);
+        let members = id.and_then(|id| btf.members(id).ok()).map(|m| m.len());
+        let t2 = Instant::now();
+        if members.unwrap_or(0) == 0 {
+            return Err("task_struct not found in the kernel's BTF (lazy)".into());
+        }
+        open.push((t1 - t0).as_secs_f64() * 1e3);
+        find.push((t2 - t1).as_secs_f64() * 1e3);
+        std::hint::black_box(btf);
+    }
+    println!("kbtf:lazy_open {:.2} ms", median(&mut open));
+    println!("kbtf:lazy_find {:.2} ms", median(&mut find));
     Ok(())
 }
 
