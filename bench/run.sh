@@ -11,7 +11,8 @@
 # Every contender runs as a process started by bench/runner.c (posix_spawn, wall time and
 # ru_maxrss from wait4), round after round with the order rotated, inside a network
 # namespace and veth pairs made here and removed at exit. Kernel time in bpf(2) and netlink
-# calls comes from `perf trace -s`. Writes target/bench/results.md (and prints it).
+# calls comes from `strace -T` (the sum of their durations; `perf trace` inflated them more).
+# Writes target/bench/results.md (and prints it).
 #
 # ROUNDS=N (default 21) rounds for the single-operation jobs; QUICK=1 skips the 1000-device row.
 set -euo pipefail
@@ -28,7 +29,7 @@ say() { printf '\033[1m== %s\033[0m\n' "$*" >&2; }
 need_pkgs=()
 dpkg -s libbpf-dev >/dev/null 2>&1 || need_pkgs+=(libbpf-dev)
 command -v bpftool >/dev/null || need_pkgs+=(bpftool)
-command -v perf >/dev/null || need_pkgs+=(linux-perf)
+command -v strace >/dev/null || need_pkgs+=(strace)
 command -v gcc >/dev/null || need_pkgs+=(gcc)
 command -v nsenter >/dev/null || need_pkgs+=(util-linux)
 [ -x /usr/bin/time ] || need_pkgs+=(time)
@@ -141,7 +142,7 @@ EOF
 say "single operations: $ROUNDS rounds, interleaved"
 "${IN[@]}" "$RUNNER" -r "$ROUNDS" -w 2 -l "$OUT/runner.log" "$TMP/jobs" >"$OUT/ops.tsv"
 
-# Kernel time: what the kernel spends in bpf(2) and netlink calls of the same job (perf trace),
+# Kernel time: what the kernel spends in bpf(2) and netlink calls of the same job (strace -T),
 # and how many calls; median of 5 traced runs per job.
 ktime_job() { # NAME: prints "msec calls" (the median run of 5)
     local name=$1 i kind line t c
@@ -151,8 +152,8 @@ ktime_job() { # NAME: prints "msec calls" (the median run of 5)
         while read -r kind line; do
             # shellcheck disable=SC2086
             if [ "$kind" = run ]; then
-                "${IN[@]}" perf trace -s -e bpf,sendmsg,recvmsg,sendto,recvfrom -o "$TMP/trace" -- $line >/dev/null 2>&1
-                read -r t c < <(awk '$1 ~ /^(bpf|sendmsg|recvmsg|sendto|recvfrom)$/ && NF >= 4 { t += $4; c += $2 } END { printf "%f %d\n", t, c }' "$TMP/trace")
+                "${IN[@]}" strace -f -T -e trace=bpf,sendmsg,recvmsg,sendto,recvfrom -o "$TMP/trace" $line >/dev/null 2>&1
+                read -r t c < <(awk -F'<' '/<[0-9.]+>$/ { sub(">", "", $NF); t += $NF; c++ } END { printf "%f %d\n", t * 1000, c }' "$TMP/trace")
                 total=$(awk -v a="$total" -v b="$t" 'BEGIN { print a + b }')
                 calls=$((calls + c))
             else
@@ -162,7 +163,7 @@ ktime_job() { # NAME: prints "msec calls" (the median run of 5)
         echo "$total $calls"
     done | sort -n | sed -n 3p
 }
-say "kernel time per job (perf trace, 5 runs each)"
+say "kernel time per job (strace -T, 5 runs each)"
 : >"$OUT/ktime.tsv"
 for j in rbpf_xdp_cls bpftool_ip_xdp_cls rbpf_xdp_count ip_xdp_count bpftool_ip_xdp_count rbpf_tc tc_tc \
     rbpf_load_cls bpftool_load_cls rbpf_load_count bpftool_load_count rbpf_core bpftool_core aya_core; do

@@ -134,6 +134,15 @@ fn drain(a: &[String]) -> Res {
     let frame = udp_frame();
     let mut rates = Vec::new();
     let mut sum = 0u64;
+    // Every event must be the frame's: UDP (17), source port 1234, destination port 9999.
+    let mut bad = 0u64;
+    let mut check = |d: &[u8]| {
+        sum += d.len() as u64;
+        let ok = d.first() == Some(&17)
+            && d.get(12..14) == Some(&1234u16.to_ne_bytes()[..])
+            && d.get(14..16) == Some(&9999u16.to_ne_bytes()[..]);
+        bad += u64::from(!ok);
+    };
     match kind.as_str() {
         "perf" => {
             // 128 pages per CPU hold a whole batch (64 bytes per sample).
@@ -141,7 +150,7 @@ fn drain(a: &[String]) -> Res {
             for _ in 0..rounds + 2 {
                 loader::sys::prog_test_run(p.fd.as_fd(), &frame, &[], batch)?;
                 let t0 = Instant::now();
-                let s = r.read(|_, d| sum += d.len() as u64)?;
+                let s = r.read(|_, d| check(d))?;
                 let dt = t0.elapsed().as_secs_f64();
                 if s.events != u64::from(batch) || s.lost != 0 {
                     return Err(format!("drained {} events, {} lost, of {batch}", s.events, s.lost).into());
@@ -154,7 +163,7 @@ fn drain(a: &[String]) -> Res {
             for _ in 0..rounds + 2 {
                 loader::sys::prog_test_run(p.fd.as_fd(), &frame, &[], batch)?;
                 let t0 = Instant::now();
-                let n = r.read(|d| sum += d.len() as u64)?;
+                let n = r.read(&mut check)?;
                 let dt = t0.elapsed().as_secs_f64();
                 if n != batch as usize {
                     return Err(format!("drained {n} events of {batch}").into());
@@ -164,7 +173,9 @@ fn drain(a: &[String]) -> Res {
         }
         k => return Err(format!("drain {k}: perf or rb").into()),
     }
-    std::hint::black_box(sum);
+    if bad != 0 || sum == 0 {
+        return Err(format!("{bad} events were not the frame that was sent").into());
+    }
     // The first two rounds warm the caches and fault in the ring's pages.
     let mut rates = rates.split_off(2);
     println!("drain:{kind} {:.0} events/s", median(&mut rates));

@@ -178,7 +178,12 @@ fn read_ring(
     };
     while tail < head {
         let mut hdr = [0u8; HEADER];
-        let size = if r.ring.copy_from(tail, &mut hdr) {
+        // Records are 8-aligned, so a header never wraps: read it in place.
+        let read = match r.ring.with_data(tail, HEADER, |h| hdr.copy_from_slice(h)) {
+            Some(()) => true,
+            None => r.ring.copy_from(tail, &mut hdr),
+        };
+        let size = if read {
             u16::from_ne_bytes([hdr[6], hdr[7]]) as usize
         } else {
             0
@@ -191,33 +196,46 @@ fn read_ring(
                 format!("record size {size} with {} bytes written", head - tail),
             ));
         }
-        record.resize(size, 0);
-        r.ring.copy_from(tail, record);
-        let kind = u32::from_ne_bytes([record[0], record[1], record[2], record[3]]);
+        let kind = u32::from_ne_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]);
         match kind {
             PERF_RECORD_SAMPLE => {
                 // PERF_SAMPLE_RAW: u32 size, then the bytes.
-                let raw = record
-                    .get(HEADER..HEADER + 4)
-                    .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as usize)
-                    .and_then(|n| record.get(HEADER + 4..HEADER + 4 + n));
-                match raw {
-                    Some(data) => {
-                        f(r.cpu, data);
-                        stats.events += 1;
+                let cpu = r.cpu;
+                let mut deliver = |rec: &[u8]| -> bool {
+                    let raw = rec
+                        .get(HEADER..HEADER + 4)
+                        .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as usize)
+                        .and_then(|n| rec.get(HEADER + 4..HEADER + 4 + n));
+                    match raw {
+                        Some(data) => {
+                            f(cpu, data);
+                            true
+                        }
+                        None => false,
                     }
+                };
+                // Lent from the ring (the tail moves past it only below); copied when the
+                // record wraps around the end of the ring.
+                let ok = match r.ring.with_data(tail, size, &mut deliver) {
+                    Some(ok) => ok,
                     None => {
-                        r.ring.set_tail(head);
-                        return Err(corrupt(tail, "raw sample larger than its record".into()));
+                        record.resize(size, 0);
+                        r.ring.copy_from(tail, record);
+                        deliver(record)
                     }
+                };
+                if !ok {
+                    r.ring.set_tail(head);
+                    return Err(corrupt(tail, "raw sample larger than its record".into()));
                 }
+                stats.events += 1;
             }
             PERF_RECORD_LOST => {
                 // u64 id, u64 lost.
-                if let Some(b) = record.get(HEADER + 8..HEADER + 16) {
-                    let mut n = [0u8; 8];
-                    n.copy_from_slice(b);
-                    stats.lost += u64::from_ne_bytes(n);
+                let mut b = [0u8; 16];
+                if size >= HEADER + 16 && r.ring.copy_from(tail + HEADER as u64, &mut b) {
+                    stats.lost +=
+                        u64::from_ne_bytes([b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]]);
                 }
             }
             _ => {}

@@ -126,9 +126,14 @@ impl RingBuf {
                 });
             }
             if word & DISCARD_BIT == 0 {
-                self.record.resize(len as usize, 0);
-                self.ring.copy_from(cons + HDR, &mut self.record);
-                f(&self.record);
+                // Lent straight from the ring: the kernel leaves it alone until the
+                // consumer position moves past it, below.
+                let lent = self.ring.with_record(cons + HDR, len as usize, &mut f);
+                if lent.is_none() {
+                    self.record.resize(len as usize, 0);
+                    self.ring.copy_from(cons + HDR, &mut self.record);
+                    f(&self.record);
+                }
                 n += 1;
             }
             cons += total;

@@ -3,7 +3,9 @@
 //!
 //! The rings are handed out as safe types ([`MmapRing`], [`RingbufMmap`]): every access is
 //! bounds-checked, positions shared with the kernel are read with acquire and written with
-//! release ordering, and data is copied out (never borrowed) so the kernel can reuse it.
+//! release ordering. A record's bytes are lent to a closure (no copy) while the kernel
+//! leaves them alone, that is before the consumer position moves past them; a perf record
+//! that wraps around the end of its ring is copied out.
 
 use super::{Result, SysError};
 use std::io;
@@ -239,6 +241,21 @@ impl Mapping {
         }
     }
 
+    /// The `len` bytes at `off`, lent without a copy, if they lie inside the mapping. Only
+    /// for bytes the kernel does not write while the borrow lasts (a committed record
+    /// before the consumer position is published past it).
+    #[inline]
+    fn slice(&self, off: usize, len: usize) -> Option<&[u8]> {
+        if off.checked_add(len)? > self.len {
+            return None;
+        }
+        // SAFETY: [off, off + len) is inside the live mapping (checked above; unmapped only
+        // in Drop, which cannot run while &self is borrowed). The kernel does not write a
+        // record between the consumer and producer positions until the consumer position
+        // moves past it, and the callers publish that only after the borrow ends.
+        Some(unsafe { std::slice::from_raw_parts(self.ptr.add(off), len) })
+    }
+
     /// Copy `out.len()` bytes starting at `off` (must lie inside the mapping).
     #[inline]
     fn copy(&self, off: usize, out: &mut [u8]) -> bool {
@@ -364,6 +381,18 @@ impl MmapRing {
     pub fn copy_from(&self, pos: u64, out: &mut [u8]) -> bool {
         wrapped_copy(&self.map, self.data_offset, self.data_size, pos, out)
     }
+
+    /// Call `f` with the `len` bytes at ring position `pos` (between `tail` and `head`, and
+    /// the tail not yet moved past them), lent without a copy. None when they wrap around
+    /// the end of the data area (copy them with [`MmapRing::copy_from`] instead).
+    #[inline]
+    pub fn with_data<R>(&self, pos: u64, len: usize, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+        let start = (pos & (self.data_size as u64).wrapping_sub(1)) as usize;
+        if self.data_size == 0 || start + len > self.data_size {
+            return None;
+        }
+        self.map.slice(self.data_offset + start, len).map(f)
+    }
 }
 
 #[inline]
@@ -467,6 +496,19 @@ impl RingbufMmap {
     #[inline]
     pub fn copy_from(&self, pos: u64, out: &mut [u8]) -> bool {
         wrapped_copy(&self.producer, self.page, self.data_size, pos, out)
+    }
+
+    /// Call `f` with the `len` bytes at ring position `pos` of a committed record that the
+    /// consumer position has not yet passed, lent without a copy: the kernel maps the data
+    /// area twice in a row, so a record up to the area's size never wraps. None when `len`
+    /// is larger than the area.
+    #[inline]
+    pub fn with_record<R>(&self, pos: u64, len: usize, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+        if len > self.data_size {
+            return None;
+        }
+        let off = (pos & (self.data_size as u64 - 1)) as usize;
+        self.producer.slice(self.page + off, len).map(f)
     }
 }
 
