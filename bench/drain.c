@@ -12,13 +12,27 @@
 #include <string.h>
 #include <time.h>
 
-static unsigned long long events, lost, bytes;
+static unsigned long long events, lost, bytes, bad;
+
+/* The same check as rbpf-bench: UDP (17), source port 1234, destination port 9999. */
+static void check(const unsigned char *d, size_t size)
+{
+	__u16 sport, dport;
+	bytes += size;
+	if (size < 16) {
+		bad++;
+		return;
+	}
+	memcpy(&sport, d + 12, 2);
+	memcpy(&dport, d + 14, 2);
+	bad += !(d[0] == 17 && sport == 1234 && dport == 9999);
+}
 
 static void on_sample(void *ctx, int cpu, void *data, __u32 size)
 {
-	(void)ctx, (void)cpu, (void)data;
+	(void)ctx, (void)cpu;
 	events++;
-	bytes += size;
+	check(data, size);
 }
 
 static void on_lost(void *ctx, int cpu, __u64 n)
@@ -29,9 +43,9 @@ static void on_lost(void *ctx, int cpu, __u64 n)
 
 static int on_record(void *ctx, void *data, size_t size)
 {
-	(void)ctx, (void)data;
+	(void)ctx;
 	events++;
-	bytes += size;
+	check(data, size);
 	return 0;
 }
 
@@ -110,8 +124,10 @@ int main(int argc, char **argv)
 	/* The first two rounds warm the caches and fault in the ring's pages. */
 	qsort(rate + 2, rounds, sizeof(double), cmp);
 	printf("drain:%s %.0f events/s\n", argv[1], rate[2 + rounds / 2]);
-	if (bytes == 0)
+	if (bytes == 0 || bad) {
+		fprintf(stderr, "%llu events were not the frame that was sent\n", bad);
 		return 1;
+	}
 	perf_buffer__free(pb);
 	ring_buffer__free(rb);
 	bpf_object__close(obj);

@@ -78,9 +78,10 @@ static void load(const char *path)
 		perror(path);
 		exit(2);
 	}
-	char line[8192];
+	char *line = NULL;
+	size_t cap = 0;
 	struct job *j = NULL;
-	while (fgets(line, sizeof(line), f)) {
+	while (getline(&line, &cap, f) > 0) {
 		char *p = line;
 		while (*p == ' ' || *p == '\t')
 			p++;
@@ -110,6 +111,7 @@ static void load(const char *path)
 			exit(2);
 		}
 	}
+	free(line);
 	fclose(f);
 }
 

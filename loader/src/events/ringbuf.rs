@@ -100,10 +100,14 @@ impl RingBuf {
         let size = self.ring.data_size() as u64;
         let mut cons = self.ring.consumer_pos();
         let mut n = 0;
+        let mut prod = self.ring.producer_pos();
         loop {
-            let prod = self.ring.producer_pos();
+            // The producer position is read again only when we have caught up with it.
             if cons >= prod {
-                break;
+                prod = self.ring.producer_pos();
+                if cons >= prod {
+                    break;
+                }
             }
             let word = self.ring.header_len(cons);
             if word & BUSY_BIT != 0 {
