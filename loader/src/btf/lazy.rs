@@ -22,6 +22,8 @@ pub(super) struct Lazy {
     strings: Range<usize>,
     /// Where type `id`'s record starts in the type section: `offsets[id - 1]`.
     offsets: Vec<u32>,
+    /// Type `id`'s name offset, `name_offs[id - 1]`: a dense array to scan for a name.
+    name_offs: Vec<u32>,
     chunks: Vec<OnceLock<Box<[OnceLock<Type>]>>>,
     /// Ids by name, for names already asked for.
     found: Mutex<HashMap<String, Vec<u32>>>,
@@ -86,17 +88,21 @@ impl Lazy {
         let sec = &data[types.clone()];
         // The smallest record is 12 bytes: an upper bound on the count, for one reserve.
         let mut offsets = Vec::with_capacity(sec.len() / 12);
+        let mut name_offs = Vec::with_capacity(sec.len() / 12);
         let mut off = 0usize;
         while off < sec.len() {
             let id = offsets.len() as u32 + 1;
-            let info = u32_at(sec, off + 4)
-                .filter(|_| off + 12 <= sec.len())
-                .ok_or(BtfError::Truncated {
+            // One bounds check for the 12-byte common header: name_off, info, size/type.
+            let Some(h) = sec.get(off..off + 12) else {
+                return Err(BtfError::Truncated {
                     what: "type record",
                     offset: off,
                     need: 12,
                     have: sec.len() - off,
-                })?;
+                });
+            };
+            let name_off = u32::from_le_bytes([h[0], h[1], h[2], h[3]]);
+            let info = u32::from_le_bytes([h[4], h[5], h[6], h[7]]);
             let k = ((info >> 24) & 0x1f) as u8;
             let vlen = (info & 0xffff) as usize;
             let end = off + 12 + trailer_len(id, k, vlen)?;
@@ -110,6 +116,7 @@ impl Lazy {
                 )));
             }
             offsets.push(off as u32);
+            name_offs.push(name_off);
             off = end;
         }
         let n = offsets.len() + 1;
@@ -119,6 +126,7 @@ impl Lazy {
             types,
             strings,
             offsets,
+            name_offs,
             chunks,
             found: Mutex::new(HashMap::new()),
         })
@@ -139,10 +147,11 @@ impl Lazy {
 
     /// The name offset of type `id` (0 for void), without decoding it.
     pub(super) fn name_off(&self, id: u32) -> Option<u32> {
-        if id == 0 {
-            return Some(0);
+        let i = (id as usize).checked_sub(1);
+        match i {
+            None => Some(0),
+            Some(i) => self.name_offs.get(i).copied(),
         }
-        u32_at(&self.data[self.types.clone()], self.record(id)?)
     }
 
     /// The `BTF_KIND_*` of type `id`, without decoding it (`UNKN` for void or a bad id).
@@ -205,15 +214,23 @@ impl Lazy {
         // As the eager index does: a type without a name (offset 0) is not named "".
         at.retain(|&o| o != 0);
         let mut ids = Vec::new();
-        if !at.is_empty() {
-            let sec = &self.data[self.types.clone()];
-            for (i, &o) in self.offsets.iter().enumerate() {
-                if let Some(no) = u32_at(sec, o as usize) {
-                    if no != 0 && at.binary_search(&no).is_ok() {
-                        ids.push(i as u32 + 1);
-                    }
+        // Usually one place (vmlinux's strings are deduplicated); a few more when the name
+        // is also the tail of a longer string. For each, blocks of 64 offsets are compared
+        // at once (the compiler makes that SIMD) and only a block with a hit is looked into.
+        for &one in &at {
+            for (b, block) in self.name_offs.chunks(64).enumerate() {
+                if block.iter().fold(false, |hit, &no| hit | (no == one)) {
+                    let first = b * 64 + 1;
+                    ids.extend(
+                        (0..block.len())
+                            .filter(|&i| block[i] == one)
+                            .map(|i| (first + i) as u32),
+                    );
                 }
             }
+        }
+        if at.len() > 1 {
+            ids.sort_unstable();
         }
         if let Ok(mut found) = self.found.lock() {
             found.insert(name.to_string(), ids.clone());
