@@ -302,8 +302,14 @@ pub fn load(obj: &Object, opts: &LoadOptions) -> Result<Loaded> {
             opts.say(|| format!("BTF fix-up: {n}"));
         }
         let bytes = btf.to_bytes()?;
-        let mut log = vec![0u8; 64 * 1024];
-        match sys::btf_load(&bytes, Some(&mut log)) {
+        // Without a log first: with one the kernel logs every type it checks. The log is
+        // asked for only to explain a refusal.
+        let mut log = Vec::new();
+        let res = sys::btf_load(&bytes, None).or_else(|_| {
+            log = vec![0u8; 64 * 1024];
+            sys::btf_load(&bytes, Some(&mut log))
+        });
+        match res {
             Ok(fd) => {
                 opts.say(|| {
                     format!(
