@@ -153,7 +153,11 @@ fn drain(a: &[String]) -> Res {
                 let s = r.read(|_, d| check(d))?;
                 let dt = t0.elapsed().as_secs_f64();
                 if s.events != u64::from(batch) || s.lost != 0 {
-                    return Err(format!("drained {} events, {} lost, of {batch}", s.events, s.lost).into());
+                    return Err(format!(
+                        "drained {} events, {} lost, of {batch}",
+                        s.events, s.lost
+                    )
+                    .into());
                 }
                 rates.push(f64::from(batch) / dt);
             }
