@@ -382,6 +382,15 @@ impl MmapRing {
         wrapped_copy(&self.map, self.data_offset, self.data_size, pos, out)
     }
 
+    /// How many of the `len` bytes from ring position `pos` lie before the end of the data
+    /// area (the rest wraps around to its start).
+    #[inline]
+    pub fn contiguous(&self, pos: u64, len: u64) -> usize {
+        let start = (pos & (self.data_size as u64).wrapping_sub(1)) as usize;
+        let to_end = self.data_size.saturating_sub(start);
+        usize::try_from(len).map_or(to_end, |l| l.min(to_end))
+    }
+
     /// Call `f` with the `len` bytes at ring position `pos` (between `tail` and `head`, and
     /// the tail not yet moved past them), lent without a copy. None when they wrap around
     /// the end of the data area (copy them with [`MmapRing::copy_from`] instead).
