@@ -38,24 +38,52 @@ impl std::fmt::Debug for Lazy {
     }
 }
 
+/// For each `BTF_KIND_*` `k`, two bits at `2 * k`: the bytes after a record's 12-byte
+/// common header, in units of 4, fixed (`TRAILER_FIXED`) and per vlen entry
+/// (`TRAILER_PER_VLEN`); bit `k` of `KNOWN_KINDS` says the kind exists. Constants, not a
+/// `match` or a table in memory: the walk meets kinds in no predictable order, and each
+/// record's length is on the critical path to the next one.
+const fn trailer_bits(per_vlen: bool) -> u64 {
+    let mut bits = 0u64;
+    let mut k = 0u8;
+    while k < 32 {
+        let (fixed, per) = match k {
+            kind::INT | kind::VAR | kind::DECL_TAG => (1, 0),
+            kind::ARRAY => (3, 0),
+            kind::STRUCT | kind::UNION | kind::ENUM64 | kind::DATASEC => (0, 3),
+            kind::ENUM | kind::FUNC_PROTO => (0, 2),
+            _ => (0, 0),
+        };
+        bits |= (if per_vlen { per } else { fixed }) << (2 * k as u32);
+        k += 1;
+    }
+    bits
+}
+const TRAILER_FIXED: u64 = trailer_bits(false);
+const TRAILER_PER_VLEN: u64 = trailer_bits(true);
+const KNOWN_KINDS: u32 = {
+    let mut m = 0u32;
+    let mut k = 0u8;
+    while k <= kind::ENUM64 {
+        if k != kind::UNKN {
+            m |= 1 << k;
+        }
+        k += 1;
+    }
+    m
+};
+
 /// Bytes that follow the 12-byte common header of a type record of kind `k` with `vlen`.
+#[inline]
 fn trailer_len(id: u32, k: u8, vlen: usize) -> Result<usize> {
-    Ok(match k {
-        kind::INT | kind::VAR | kind::DECL_TAG => 4,
-        kind::ARRAY => 12,
-        kind::STRUCT | kind::UNION | kind::ENUM64 | kind::DATASEC => 12 * vlen,
-        kind::ENUM | kind::FUNC_PROTO => 8 * vlen,
-        kind::PTR
-        | kind::FWD
-        | kind::TYPEDEF
-        | kind::VOLATILE
-        | kind::CONST
-        | kind::RESTRICT
-        | kind::FUNC
-        | kind::FLOAT
-        | kind::TYPE_TAG => 0,
-        k => return Err(BtfError::UnknownKind { id, kind: k }),
-    })
+    let k = k & 0x1f;
+    if KNOWN_KINDS >> k & 1 == 0 {
+        return Err(BtfError::UnknownKind { id, kind: k });
+    }
+    let shift = 2 * k as u32;
+    let fixed = (TRAILER_FIXED >> shift & 3) as usize;
+    let per = (TRAILER_PER_VLEN >> shift & 3) as usize;
+    Ok(4 * (fixed + per * vlen))
 }
 
 fn u32_at(b: &[u8], off: usize) -> Option<u32> {
@@ -389,6 +417,38 @@ mod tests {
 
     fn blob() -> Option<Vec<u8>> {
         std::fs::read(VMLINUX).ok()
+    }
+
+    #[test]
+    fn trailer_lengths_are_the_kernel_layouts() {
+        let want = [
+            (kind::INT, 4, 0),
+            (kind::PTR, 0, 0),
+            (kind::ARRAY, 12, 0),
+            (kind::STRUCT, 0, 12),
+            (kind::UNION, 0, 12),
+            (kind::ENUM, 0, 8),
+            (kind::FWD, 0, 0),
+            (kind::TYPEDEF, 0, 0),
+            (kind::VOLATILE, 0, 0),
+            (kind::CONST, 0, 0),
+            (kind::RESTRICT, 0, 0),
+            (kind::FUNC, 0, 0),
+            (kind::FUNC_PROTO, 0, 8),
+            (kind::VAR, 4, 0),
+            (kind::DATASEC, 0, 12),
+            (kind::FLOAT, 0, 0),
+            (kind::DECL_TAG, 4, 0),
+            (kind::TYPE_TAG, 0, 0),
+            (kind::ENUM64, 0, 12),
+        ];
+        for (k, fixed, per) in want {
+            assert_eq!(trailer_len(1, k, 0).unwrap(), fixed, "kind {k}");
+            assert_eq!(trailer_len(1, k, 5).unwrap(), fixed + 5 * per, "kind {k}");
+        }
+        for k in [kind::UNKN, 20, 31] {
+            assert!(trailer_len(1, k, 0).is_err(), "kind {k}");
+        }
     }
 
     #[test]
