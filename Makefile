@@ -2,6 +2,7 @@
 #   make          build everything
 #   make demo     the built-in lab: load, attach, send traffic, show counters, clean up
 #   make test     every test (installs what it needs first)
+#   make bench    rbpf-load against bpftool, iproute2, aya and libbpf (docs/performance.md)
 CLANG    ?= $(shell command -v clang-19 || command -v clang)
 BPFTOOL  ?= $(shell command -v bpftool || echo /usr/sbin/bpftool)
 CARGO    ?= cargo
@@ -63,6 +64,10 @@ fuzz: bpf
 
 fuzz-smoke: bpf
 	@fuzz/run.sh 20
+
+# Not part of `make test`: speed is measured here, never asserted in a test.
+bench: deps bpf
+	@bench/run.sh
 
 fmt:
 	$(CARGO) fmt --all

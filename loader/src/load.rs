@@ -171,10 +171,10 @@ pub struct Loaded {
     pub programs: Vec<LoadedProgram>,
 }
 
-/// The running kernel's BTF, read once per process.
+/// The running kernel's BTF, read once per process; types are decoded as relocations ask.
 pub fn kernel_btf() -> Result<Arc<Btf>> {
     static K: OnceLock<std::result::Result<Arc<Btf>, String>> = OnceLock::new();
-    K.get_or_init(|| Btf::kernel().map(Arc::new).map_err(|e| e.to_string()))
+    K.get_or_init(|| Btf::kernel_lazy().map(Arc::new).map_err(|e| e.to_string()))
         .clone()
         .map_err(|e| LoadError::Btf(crate::btf::BtfError::Malformed(format!("kernel BTF: {e}"))))
 }
@@ -280,7 +280,7 @@ pub fn load(obj: &Object, opts: &LoadOptions) -> Result<Loaded> {
         ex.say(|| {
             format!(
                 "kernel BTF: {} types read from /sys/kernel/btf/vmlinux",
-                k.types.len()
+                k.len()
             )
         });
         ex.why("kernel_btf");
@@ -313,8 +313,14 @@ pub fn load(obj: &Object, opts: &LoadOptions) -> Result<Loaded> {
             ex.why("btf_fixup");
         }
         let bytes = btf.to_bytes()?;
-        let mut log = vec![0u8; 64 * 1024];
-        match sys::btf_load(&bytes, Some(&mut log)) {
+        // Without a log first: with one the kernel logs every type it checks. The log is
+        // asked for only to explain a refusal.
+        let mut log = Vec::new();
+        let res = sys::btf_load(&bytes, None).or_else(|_| {
+            log = vec![0u8; 64 * 1024];
+            sys::btf_load(&bytes, Some(&mut log))
+        });
+        match res {
             Ok(fd) => {
                 ex.say(|| {
                     format!(

@@ -15,11 +15,12 @@ pub mod core;
 pub mod ext;
 mod fixup;
 mod index;
+mod lazy;
 mod parse;
 pub mod spec;
 mod write;
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 /// `BTF_KIND_*` numbers.
 pub mod kind {
@@ -366,6 +367,8 @@ pub struct Btf {
     pub base_str_len: u32,
     /// Lazily built name index (see `index.rs`); rebuilt when `types` changed length.
     name_index: OnceLock<index::NameIndex>,
+    /// Types decoded on first use ([`Btf::kernel_lazy`]); `types` and `strings` are then empty.
+    lazy: Option<Arc<lazy::Lazy>>,
 }
 
 impl Btf {
@@ -378,17 +381,21 @@ impl Btf {
         }
     }
 
-    /// The running kernel's BTF, read from `/sys/kernel/btf/vmlinux` in one read.
+    /// The running kernel's BTF, read from `/sys/kernel/btf/vmlinux` in one go and decoded
+    /// whole (for walking every type; loading uses [`Btf::kernel_lazy`]).
     pub fn kernel() -> Result<Btf> {
         Self::from_file("/sys/kernel/btf/vmlinux")
     }
 
-    /// A BTF file, e.g. `/sys/kernel/btf/vmlinux`.
+    /// A BTF file, e.g. `/sys/kernel/btf/vmlinux` (mapped in one call where sysfs allows).
     pub fn from_file(path: &str) -> Result<Btf> {
-        let data = std::fs::read(path).map_err(|source| BtfError::Io {
-            path: path.to_string(),
-            source,
-        })?;
+        let data =
+            crate::sys::file::read_btf_file(std::path::Path::new(path)).map_err(|source| {
+                BtfError::Io {
+                    path: path.to_string(),
+                    source,
+                }
+            })?;
         Btf::parse(&data)
     }
 
@@ -401,18 +408,29 @@ impl Btf {
 
     /// Number of type ids, void included (valid ids are `0..len()`).
     pub fn len(&self) -> usize {
-        self.types.len()
+        match &self.lazy {
+            Some(l) => l.len(),
+            None => self.types.len(),
+        }
     }
 
     /// True when there is no type at all, not even void.
     pub fn is_empty(&self) -> bool {
-        self.types.is_empty()
+        self.len() == 0
+    }
+
+    /// The string section (of a lazy BTF too).
+    pub fn string_bytes(&self) -> &[u8] {
+        match &self.lazy {
+            Some(l) => l.strings(),
+            None => &self.strings,
+        }
     }
 
     /// The NUL-terminated string at `off` in the string section.
     pub fn str_at(&self, off: u32) -> Result<&str> {
         let rest = self
-            .strings
+            .string_bytes()
             .get(off as usize..)
             .ok_or(BtfError::BadString(off))?;
         let end = rest
@@ -424,19 +442,27 @@ impl Btf {
 
     /// The name of type `id`; "" when anonymous or when `id` / its name offset is invalid.
     pub fn name(&self, id: u32) -> &str {
-        match self.types.get(id as usize) {
-            Some(t) => self.str_at(t.name_off).unwrap_or(""),
+        let off = match &self.lazy {
+            Some(l) => l.name_off(id),
+            None => self.types.get(id as usize).map(|t| t.name_off),
+        };
+        match off {
+            Some(off) => self.str_at(off).unwrap_or(""),
             None => "",
         }
     }
 
     /// Type `id`.
     pub fn get(&self, id: u32) -> Result<&Type> {
-        self.types.get(id as usize).ok_or(BtfError::NoSuchType(id))
+        match &self.lazy {
+            Some(l) => l.get(id),
+            None => self.types.get(id as usize).ok_or(BtfError::NoSuchType(id)),
+        }
     }
 
-    /// Type `id`, for editing in place.
+    /// Type `id`, for editing in place (a lazy BTF is decoded whole first).
     pub fn get_mut(&mut self, id: u32) -> Result<&mut Type> {
+        self.materialize()?;
         self.types
             .get_mut(id as usize)
             .ok_or(BtfError::NoSuchType(id))
@@ -444,6 +470,9 @@ impl Btf {
 
     /// The `BTF_KIND_*` of type `id` (`kind::UNKN` for void or an invalid id).
     pub fn kind_of(&self, id: u32) -> u8 {
+        if let Some(l) = &self.lazy {
+            return l.kind(id);
+        }
         self.types
             .get(id as usize)
             .map(|t| t.kind.kind())
@@ -458,6 +487,15 @@ impl Btf {
 
     /// Every type id named `name`, any kind, in increasing id order.
     pub fn find_all_by_name<'a>(&'a self, name: &'a str) -> impl Iterator<Item = u32> + 'a {
+        // A lazy BTF searches its string section instead of indexing every name.
+        let (lazy, eager) = match &self.lazy {
+            Some(l) => (l.find_all(name), None),
+            None => (Vec::new(), Some(self.find_indexed(name))),
+        };
+        lazy.into_iter().chain(eager.into_iter().flatten())
+    }
+
+    fn find_indexed<'a>(&'a self, name: &'a str) -> impl Iterator<Item = u32> + 'a {
         let idx = self
             .name_index
             .get_or_init(|| index::NameIndex::build(self));
@@ -549,7 +587,7 @@ impl Btf {
 
     /// Every type id of this blob's own part (the split part for split BTF), void excluded.
     pub fn own_ids(&self) -> std::ops::Range<u32> {
-        (self.base_types.max(1))..(self.types.len() as u32)
+        (self.base_types.max(1))..(self.len() as u32)
     }
 }
 

@@ -160,7 +160,52 @@ impl PerfEventArray {
     }
 }
 
-/// Consume one ring from data_tail up to data_head.
+/// One whole record (header included): hand a sample to `f`, count lost samples.
+/// Err(reason) when the record is not what its header says.
+#[inline]
+fn handle(
+    cpu: u32,
+    rec: &[u8],
+    f: &mut impl FnMut(u32, &[u8]),
+    stats: &mut Stats,
+) -> std::result::Result<(), &'static str> {
+    let kind = rec
+        .get(..4)
+        .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
+    match kind {
+        Some(PERF_RECORD_SAMPLE) => {
+            // PERF_SAMPLE_RAW: u32 size, then the bytes.
+            let raw = rec
+                .get(HEADER..HEADER + 4)
+                .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as usize)
+                .and_then(|n| rec.get(HEADER + 4..HEADER + 4 + n));
+            let data = raw.ok_or("raw sample larger than its record")?;
+            f(cpu, data);
+            stats.events += 1;
+        }
+        Some(PERF_RECORD_LOST) => {
+            // u64 id, u64 lost.
+            if let Some(b) = rec.get(HEADER + 8..HEADER + 16) {
+                stats.lost += u64::from_ne_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The size in a record header (`struct perf_event_header`: u32 type, u16 misc, u16 size).
+#[inline]
+fn record_size(hdr: &[u8]) -> usize {
+    match hdr.get(6..8) {
+        Some(b) => u16::from_ne_bytes([b[0], b[1]]) as usize,
+        None => 0,
+    }
+}
+
+/// Consume one ring from data_tail up to data_head. The unread bytes up to the end of the
+/// data area are lent in one piece and read in place (the tail moves past them only at the
+/// end); a record that wraps around the end of the area is copied out.
 fn read_ring(
     r: &CpuRing,
     record: &mut Vec<u8>,
@@ -176,20 +221,49 @@ fn read_ring(
         pos,
         detail,
     };
+    let bad_size = |size: usize, left: u64| format!("record size {size} with {left} bytes written");
     while tail < head {
+        // Whole records inside the contiguous span [tail, end of the area or head).
+        let span = r.ring.contiguous(tail, head - tail);
+        let res = r.ring.with_data(tail, span, |bytes| {
+            let mut at = 0usize;
+            while bytes.len() - at >= HEADER {
+                let size = record_size(&bytes[at..]);
+                let left = head - tail - at as u64;
+                if size < HEADER || size as u64 > left {
+                    return Err((at, bad_size(size, left)));
+                }
+                let Some(rec) = bytes.get(at..at + size) else {
+                    break; // wraps: copied below
+                };
+                handle(r.cpu, rec, f, &mut stats).map_err(|e| (at, e.to_string()))?;
+                at += size;
+            }
+            Ok(at)
+        });
+        let done = match res {
+            Some(Ok(done)) => done,
+            Some(Err((at, detail))) => {
+                // Skip what is there so the next read starts clean, and say so.
+                r.ring.set_tail(head);
+                return Err(corrupt(tail + at as u64, detail));
+            }
+            None => 0,
+        };
+        tail += done as u64;
+        if tail >= head || done == span && span > 0 {
+            continue;
+        }
+        // A record that wraps around the end of the area (or a span too short to lend).
         let mut hdr = [0u8; HEADER];
         let size = if r.ring.copy_from(tail, &mut hdr) {
-            u16::from_ne_bytes([hdr[6], hdr[7]]) as usize
+            record_size(&hdr)
         } else {
             0
         };
         if size < HEADER || size as u64 > head - tail {
-            // Skip what is there so the next read starts clean, and say so.
             r.ring.set_tail(head);
-            return Err(corrupt(
-                tail,
-                format!("record size {size} with {} bytes written", head - tail),
-            ));
+            return Err(corrupt(tail, bad_size(size, head - tail)));
         }
         record.resize(size, 0);
         if !r.ring.copy_from(tail, record) {
@@ -202,34 +276,9 @@ fn read_ring(
                 ),
             ));
         }
-        let kind = u32::from_ne_bytes([record[0], record[1], record[2], record[3]]);
-        match kind {
-            PERF_RECORD_SAMPLE => {
-                // PERF_SAMPLE_RAW: u32 size, then the bytes.
-                let raw = record
-                    .get(HEADER..HEADER + 4)
-                    .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as usize)
-                    .and_then(|n| record.get(HEADER + 4..HEADER + 4 + n));
-                match raw {
-                    Some(data) => {
-                        f(r.cpu, data);
-                        stats.events += 1;
-                    }
-                    None => {
-                        r.ring.set_tail(head);
-                        return Err(corrupt(tail, "raw sample larger than its record".into()));
-                    }
-                }
-            }
-            PERF_RECORD_LOST => {
-                // u64 id, u64 lost.
-                if let Some(b) = record.get(HEADER + 8..HEADER + 16) {
-                    let mut n = [0u8; 8];
-                    n.copy_from_slice(b);
-                    stats.lost += u64::from_ne_bytes(n);
-                }
-            }
-            _ => {}
+        if let Err(e) = handle(r.cpu, record, f, &mut stats) {
+            r.ring.set_tail(head);
+            return Err(corrupt(tail, e.to_string()));
         }
         tail += size as u64;
     }

@@ -102,6 +102,8 @@ impl RingBuf {
         let mut cons = self.ring.consumer_pos();
         let prod = self.ring.producer_pos();
         let mut n = 0;
+        // Only what was there when this read began: a callback that makes the program
+        // produce more must not keep us here for ever.
         while cons < prod {
             let word = self.ring.header_len(cons);
             if word & BUSY_BIT != 0 {
@@ -124,9 +126,14 @@ impl RingBuf {
                 });
             }
             if word & DISCARD_BIT == 0 {
-                self.record.resize(len as usize, 0);
-                self.ring.copy_from(cons + HDR, &mut self.record);
-                f(&self.record);
+                // Lent straight from the ring: the kernel leaves it alone until the
+                // consumer position moves past it, below.
+                let lent = self.ring.with_record(cons + HDR, len as usize, &mut f);
+                if lent.is_none() {
+                    self.record.resize(len as usize, 0);
+                    self.ring.copy_from(cons + HDR, &mut self.record);
+                    f(&self.record);
+                }
                 n += 1;
             }
             cons += total;

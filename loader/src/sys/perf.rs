@@ -3,7 +3,9 @@
 //!
 //! The rings are handed out as safe types ([`MmapRing`], [`RingbufMmap`]): every access is
 //! bounds-checked, positions shared with the kernel are read with acquire and written with
-//! release ordering, and data is copied out (never borrowed) so the kernel can reuse it.
+//! release ordering. A record's bytes are lent to a closure (no copy) while the kernel
+//! leaves them alone, that is before the consumer position moves past them; a perf record
+//! that wraps around the end of its ring is copied out.
 
 use super::{Result, SysError};
 use std::io;
@@ -201,6 +203,7 @@ impl Mapping {
     }
 
     /// The aligned address of a `T` at `off`, if it lies inside the mapping.
+    #[inline]
     fn at<T>(&self, off: usize) -> Option<*mut T> {
         let size = std::mem::size_of::<T>();
         if off.checked_add(size)? > self.len || off & (std::mem::align_of::<T>() - 1) != 0 {
@@ -210,6 +213,7 @@ impl Mapping {
         Some(unsafe { self.ptr.add(off) } as *mut T)
     }
 
+    #[inline]
     fn load_u64(&self, off: usize) -> u64 {
         match self.at::<u64>(off) {
             // SAFETY: in bounds and 8-aligned (checked by `at`); the kernel writes this word
@@ -219,6 +223,7 @@ impl Mapping {
         }
     }
 
+    #[inline]
     fn store_u64(&self, off: usize, v: u64) {
         if let Some(p) = self.at::<u64>(off) {
             // SAFETY: in bounds and aligned; only writable mappings are written to (the
@@ -227,6 +232,7 @@ impl Mapping {
         }
     }
 
+    #[inline]
     fn load_u32(&self, off: usize) -> u32 {
         match self.at::<u32>(off) {
             // SAFETY: in bounds and 4-aligned (checked by `at`).
@@ -235,7 +241,23 @@ impl Mapping {
         }
     }
 
+    /// The `len` bytes at `off`, lent without a copy, if they lie inside the mapping. Only
+    /// for bytes the kernel does not write while the borrow lasts (a committed record
+    /// before the consumer position is published past it).
+    #[inline]
+    fn slice(&self, off: usize, len: usize) -> Option<&[u8]> {
+        if off.checked_add(len)? > self.len {
+            return None;
+        }
+        // SAFETY: [off, off + len) is inside the live mapping (checked above; unmapped only
+        // in Drop, which cannot run while &self is borrowed). The kernel does not write a
+        // record between the consumer and producer positions until the consumer position
+        // moves past it, and the callers publish that only after the borrow ends.
+        Some(unsafe { std::slice::from_raw_parts(self.ptr.add(off), len) })
+    }
+
     /// Copy `out.len()` bytes starting at `off` (must lie inside the mapping).
+    #[inline]
     fn copy(&self, off: usize, out: &mut [u8]) -> bool {
         match off.checked_add(out.len()) {
             Some(end) if end <= self.len => {
@@ -330,37 +352,65 @@ impl MmapRing {
     }
 
     /// Bytes in the data area (a power of two).
+    #[inline]
     pub fn data_size(&self) -> usize {
         self.data_size
     }
 
     /// `data_head`, read with acquire ordering: records before it are complete.
+    #[inline]
     pub fn head(&self) -> u64 {
         self.map.load_u64(PERF_DATA_HEAD)
     }
 
     /// `data_tail`: how far we have consumed.
+    #[inline]
     pub fn tail(&self) -> u64 {
         self.map.load_u64(PERF_DATA_TAIL)
     }
 
     /// Publish `data_tail` with release ordering: the kernel may overwrite what is before it.
+    #[inline]
     pub fn set_tail(&self, tail: u64) {
         self.map.store_u64(PERF_DATA_TAIL, tail);
     }
 
     /// Copy `out.len()` bytes of the data area from ring position `pos`, wrapping at the end
     /// of the area. Returns false when more than the whole area is asked for.
+    #[inline]
     pub fn copy_from(&self, pos: u64, out: &mut [u8]) -> bool {
         wrapped_copy(&self.map, self.data_offset, self.data_size, pos, out)
     }
+
+    /// How many of the `len` bytes from ring position `pos` lie before the end of the data
+    /// area (the rest wraps around to its start).
+    #[inline]
+    pub fn contiguous(&self, pos: u64, len: u64) -> usize {
+        let start = (pos & (self.data_size as u64).wrapping_sub(1)) as usize;
+        let to_end = self.data_size.saturating_sub(start);
+        usize::try_from(len).map_or(to_end, |l| l.min(to_end))
+    }
+
+    /// Call `f` with the `len` bytes at ring position `pos` (between `tail` and `head`, and
+    /// the tail not yet moved past them), lent without a copy. None when they wrap around
+    /// the end of the data area (copy them with [`MmapRing::copy_from`] instead).
+    #[inline]
+    pub fn with_data<R>(&self, pos: u64, len: usize, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+        let start = (pos & (self.data_size as u64).wrapping_sub(1)) as usize;
+        if self.data_size == 0 || start + len > self.data_size {
+            return None;
+        }
+        self.map.slice(self.data_offset + start, len).map(f)
+    }
 }
 
+#[inline]
 fn wrapped_copy(map: &Mapping, base: usize, size: usize, pos: u64, out: &mut [u8]) -> bool {
     if out.len() > size || size == 0 {
         return false;
     }
-    let start = (pos % size as u64) as usize;
+    // `size` is a power of two (checked when the ring was mapped): a mask, not a division.
+    let start = (pos & (size as u64 - 1)) as usize;
     let first = out.len().min(size - start);
     let (a, b) = out.split_at_mut(first);
     map.copy(base + start, a) && map.copy(base, b)
@@ -420,35 +470,54 @@ impl RingbufMmap {
     }
 
     /// Bytes in the data area.
+    #[inline]
     pub fn data_size(&self) -> usize {
         self.data_size
     }
 
     /// `consumer_pos`: how far we have consumed.
+    #[inline]
     pub fn consumer_pos(&self) -> u64 {
         self.consumer.load_u64(0)
     }
 
     /// Publish `consumer_pos` with release ordering, freeing the space before it.
+    #[inline]
     pub fn set_consumer_pos(&self, pos: u64) {
         self.consumer.store_u64(0, pos);
     }
 
     /// `producer_pos`, read with acquire ordering.
+    #[inline]
     pub fn producer_pos(&self) -> u64 {
         self.producer.load_u64(0)
     }
 
     /// The 32-bit length word of the record header at ring position `pos` (8-aligned),
     /// read with acquire ordering so that a committed record's data is visible.
+    #[inline]
     pub fn header_len(&self, pos: u64) -> u32 {
-        let off = (pos % self.data_size as u64) as usize;
+        let off = (pos & (self.data_size as u64 - 1)) as usize;
         self.producer.load_u32(self.page + off)
     }
 
     /// Copy `out.len()` bytes of the data area from ring position `pos`, wrapping at the end.
+    #[inline]
     pub fn copy_from(&self, pos: u64, out: &mut [u8]) -> bool {
         wrapped_copy(&self.producer, self.page, self.data_size, pos, out)
+    }
+
+    /// Call `f` with the `len` bytes at ring position `pos` of a committed record that the
+    /// consumer position has not yet passed, lent without a copy: the kernel maps the data
+    /// area twice in a row, so a record up to the area's size never wraps. None when `len`
+    /// is larger than the area.
+    #[inline]
+    pub fn with_record<R>(&self, pos: u64, len: usize, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+        if len > self.data_size {
+            return None;
+        }
+        let off = (pos & (self.data_size as u64 - 1)) as usize;
+        self.producer.slice(self.page + off, len).map(f)
     }
 }
 

@@ -1,0 +1,236 @@
+#!/usr/bin/env bash
+# bench/run.sh (`make bench`): rbpf-load against what users would use instead, in one run,
+# interleaved, as ratios. Not a test: nothing here asserts a speed.
+#
+#  1. XDP load + attach + detach (tail-call classifier; xdp_count where iproute2 can load it)
+#  2. tc attach of a classifier                    3. load-only, CO-RE and not
+#  4. parse-only of each object, kernel BTF         5. the floor: process start + kernel time
+#  6. event drain (perf buffer, ring buffer)        7. scale: 1..1000 veth interfaces
+#  8. peak RSS of each
+#
+# Every contender runs as a process started by bench/runner.c (posix_spawn, wall time and
+# ru_maxrss from wait4), round after round with the order rotated, inside a network
+# namespace and veth pairs made here and removed at exit. Kernel time in bpf(2) and netlink
+# calls comes from `strace -T` (the sum of their durations; `perf trace` inflated them more).
+# Writes target/bench/results.md (and prints it).
+#
+# ROUNDS=N (default 21) rounds for the single-operation jobs; QUICK=1 skips the 1000-device row.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+ROUNDS=${ROUNDS:-21}
+OUT=$ROOT/target/bench
+BPF=$ROOT/target/bpf
+[ "$(id -u)" = 0 ] || { echo "bench/run.sh: needs root (loads programs, makes namespaces)" >&2; exit 1; }
+mkdir -p "$OUT"
+say() { printf '\033[1m== [%3ds] %s\033[0m\n' "$SECONDS" "$*" >&2; }
+
+# --- what the contenders need (idempotent) -------------------------------------------------
+need_pkgs=()
+dpkg -s libbpf-dev >/dev/null 2>&1 || need_pkgs+=(libbpf-dev)
+command -v bpftool >/dev/null || need_pkgs+=(bpftool)
+command -v strace >/dev/null || need_pkgs+=(strace)
+command -v gcc >/dev/null || need_pkgs+=(gcc)
+command -v nsenter >/dev/null || need_pkgs+=(util-linux)
+[ -x /usr/bin/time ] || need_pkgs+=(time)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+    say "installing ${need_pkgs[*]}"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+fi
+
+say "building: BPF objects, rbpf-load (release), bench drivers, aya loader, C programs"
+make -s bpf >/dev/null
+cargo build -q --release -p rbpf-loader
+(cd bench/rbpf-bench && CARGO_TARGET_DIR=$ROOT/target cargo build -q --release)
+(cd bench/aya-loader && CARGO_TARGET_DIR=$OUT/aya cargo build -q --release)
+gcc -O2 -Wall -o "$OUT/runner" bench/runner.c
+gcc -O2 -Wall -o "$OUT/drain" bench/drain.c -lbpf
+RBPF=$ROOT/target/release/rbpf-load
+BENCH=$ROOT/target/release/rbpf-bench
+NOOP=$ROOT/target/release/noop
+AYA=$OUT/aya/release/aya-loader
+RUNNER=$OUT/runner
+
+# --- the lab ----------------------------------------------------------------------------------
+TAG=$$
+NS=rbpf-bench-$TAG
+DA=b${TAG}a DB=b${TAG}b
+PIN=/sys/fs/bpf/rbpf-bench-$TAG
+TMP=$(mktemp -d)
+cleanup() {
+    ip netns del "$NS" 2>/dev/null || true
+    rm -rf "$PIN" "$TMP"
+    rm -rf /sys/fs/bpf/rbpf/*/"$DA"-* /sys/fs/bpf/rbpf/*/"$DB"-* /sys/fs/bpf/rbpf/*/[st]"$TAG"x* \
+        /sys/fs/bpf/rbpf/_clsact/[st]"$TAG"x* /sys/fs/bpf/rbpf/_clsact/"$DA" /sys/fs/bpf/rbpf/_clsact/"$DB" 2>/dev/null || true
+    rmdir /sys/fs/bpf/rbpf/* /sys/fs/bpf/rbpf 2>/dev/null || true
+}
+trap cleanup EXIT
+ip netns add "$NS"
+ip -n "$NS" link add "$DA" type veth peer name "$DB"
+ip -n "$NS" link set "$DA" up
+ip -n "$NS" link set "$DB" up
+ip -n "$NS" link set lo up
+mkdir -p "$PIN"
+# tc filters go on DB; its clsact exists before, so no contender creates or deletes it.
+ip netns exec "$NS" tc qdisc add dev "$DB" clsact
+# Everything runs inside the namespace (nsenter changes only the network namespace, so
+# bpffs pins stay visible; `ip -n` would remount /sys and hide them).
+IN=(nsenter "--net=/run/netns/$NS")
+
+# --- 1-5, 8: single operations, one runner run ----------------------------------------------
+CLS=$BPF/xdp_classifier.bpf.o CNT=$BPF/xdp_count.bpf.o TCO=$BPF/tc_count.bpf.o CORE=$BPF/core_task.bpf.o
+cat >"$TMP/jobs" <<EOF
+job noop
+run $NOOP
+
+job rbpf_xdp_cls
+run $RBPF $CLS --sec xdp_classifier --dev $DA
+run $RBPF detach --dev $DA --xdp
+job bpftool_ip_xdp_cls
+run bpftool prog loadall $CLS $PIN/cls type xdp pinmaps $PIN/cls/maps
+run ip link set dev $DA xdp pinned $PIN/cls/xdp_classify
+run ip link set dev $DA xdp off
+run rm -rf $PIN/cls
+
+job rbpf_xdp_count
+run $RBPF $CNT --sec xdp --dev $DA
+run $RBPF detach --dev $DA --xdp
+job ip_xdp_count
+run ip link set dev $DA xdp obj $CNT sec xdp
+run ip link set dev $DA xdp off
+job bpftool_ip_xdp_count
+run bpftool prog loadall $CNT $PIN/cnt pinmaps $PIN/cnt/maps
+run ip link set dev $DA xdp pinned $PIN/cnt/xdp_count
+run ip link set dev $DA xdp off
+run rm -rf $PIN/cnt
+
+job rbpf_tc
+run $RBPF $TCO --sec tc --prog count_alt --dev $DB --ingress
+untimed $RBPF detach --dev $DB --ingress
+job tc_tc
+run tc filter add dev $DB ingress bpf da obj $TCO sec tc
+untimed tc filter del dev $DB ingress
+
+job rbpf_load_cls
+run $RBPF load $CLS
+job bpftool_load_cls
+run bpftool prog loadall $CLS $PIN/lcls type xdp pinmaps $PIN/lcls/maps
+untimed rm -rf $PIN/lcls
+job rbpf_load_count
+run $RBPF load $CNT
+job bpftool_load_count
+run bpftool prog loadall $CNT $PIN/lcnt pinmaps $PIN/lcnt/maps
+untimed rm -rf $PIN/lcnt
+
+job rbpf_core
+run $RBPF load $CORE
+job bpftool_core
+run bpftool prog load $CORE $PIN/core
+untimed rm -f $PIN/core
+job aya_core
+run $AYA $CORE
+
+ratio rbpf_xdp_cls bpftool_ip_xdp_cls
+ratio rbpf_xdp_count ip_xdp_count
+ratio rbpf_xdp_count bpftool_ip_xdp_count
+ratio rbpf_tc tc_tc
+ratio rbpf_load_cls bpftool_load_cls
+ratio rbpf_load_count bpftool_load_count
+ratio rbpf_core bpftool_core
+ratio rbpf_core aya_core
+EOF
+say "single operations: $ROUNDS rounds, interleaved"
+"${IN[@]}" "$RUNNER" -r "$ROUNDS" -w 2 -l "$OUT/runner.log" "$TMP/jobs" >"$OUT/ops.tsv"
+
+# Kernel time: what the kernel spends in bpf(2) and netlink calls of the same job (strace -T),
+# and how many calls; median of 5 traced runs per job.
+ktime_job() { # NAME: prints "msec calls" (the median run of 5)
+    local name=$1 i kind line t c
+    awk -v j="$name" '$1 == "job" { on = ($2 == j); next } on && ($1 == "run" || $1 == "untimed")' "$TMP/jobs" >"$TMP/cmds"
+    for i in 1 2 3 4 5; do
+        local total=0 calls=0
+        while read -r kind line; do
+            # shellcheck disable=SC2086
+            if [ "$kind" = run ]; then
+                "${IN[@]}" strace -f -T -e trace=bpf,sendmsg,recvmsg,sendto,recvfrom -o "$TMP/trace" $line >/dev/null 2>&1
+                read -r t c < <(awk -F'<' '/<[0-9.]+>$/ { sub(">", "", $NF); t += $NF; c++ } END { printf "%f %d\n", t * 1000, c }' "$TMP/trace")
+                total=$(awk -v a="$total" -v b="$t" 'BEGIN { print a + b }')
+                calls=$((calls + c))
+            else
+                "${IN[@]}" $line >/dev/null 2>&1
+            fi
+        done <"$TMP/cmds"
+        echo "$total $calls"
+    done | sort -n | sed -n 3p
+}
+say "kernel time per job (strace -T, 5 runs each)"
+: >"$OUT/ktime.tsv"
+for j in rbpf_xdp_cls bpftool_ip_xdp_cls rbpf_xdp_count ip_xdp_count bpftool_ip_xdp_count rbpf_tc tc_tc \
+    rbpf_load_cls bpftool_load_cls rbpf_load_count bpftool_load_count rbpf_core bpftool_core aya_core; do
+    echo "$j $(ktime_job "$j")" >>"$OUT/ktime.tsv"
+done
+
+# --- 4. parse-only, kernel BTF; 6. event drain (in-process drivers; peak RSS from time -f) --
+say "parse-only and kernel BTF"
+"$BENCH" parse 200 "$BPF"/*.bpf.o >"$OUT/parse.txt"
+/usr/bin/time -f "rss %M" -o "$OUT/parse.rss" "$BENCH" parse 1 "$BPF"/*.bpf.o >/dev/null
+"$BENCH" kbtf 15 >"$OUT/kbtf.txt"
+/usr/bin/time -f "rss %M" -o "$OUT/kbtf.rss" "$BENCH" kbtf 1 >/dev/null
+
+say "event drain: 4000 events per round, 200 rounds, ours and libbpf alternately, 3 times"
+: >"$OUT/drain.txt"
+for i in 1 2 3; do
+    for who in rbpf libbpf; do
+        bin=$BENCH && [ $who = libbpf ] && bin=$OUT/drain
+        [ $who = rbpf ] && sub=(drain) || sub=()
+        /usr/bin/time -f "rss %M" -o "$TMP/rss" "$bin" "${sub[@]}" perf "$BPF/tc_flow.bpf.o" tc_flow_ingress events 4000 200 |
+            sed "s/^/$who /" >>"$OUT/drain.txt"
+        echo "$who rss:perf $(awk '{print $2}' "$TMP/rss")" >>"$OUT/drain.txt"
+        /usr/bin/time -f "rss %M" -o "$TMP/rss" "$bin" "${sub[@]}" rb "$BPF/tc_flow_rb.bpf.o" tc_flow_rb_ingress rb 4000 200 |
+            sed "s/^/$who /" >>"$OUT/drain.txt"
+        echo "$who rss:rb $(awk '{print $2}' "$TMP/rss")" >>"$OUT/drain.txt"
+    done
+done
+
+# --- 7. scale: one tc program on 1, 10, 100, 1000 veth interfaces ------------------------------
+NDEV=1000
+[ "${QUICK:-0}" = 1 ] && NDEV=100
+say "scale: $((NDEV / 2)) veth pairs ($NDEV interfaces)"
+for ((i = 0; i < NDEV / 2; i++)); do echo "link add s${TAG}x$i type veth peer name t${TAG}x$i"; done >"$TMP/mk"
+ip -n "$NS" -batch "$TMP/mk"
+DEVS=()
+for ((i = 0; i < NDEV / 2; i++)); do DEVS+=("s${TAG}x$i" "t${TAG}x$i"); done
+: >"$OUT/scale.tsv"
+for n in 1 10 100 1000; do
+    [ "$n" -le "$NDEV" ] || continue
+    devs=("${DEVS[@]:0:n}")
+    for d in "${devs[@]}"; do
+        echo "qdisc add dev $d clsact"
+        echo "filter add dev $d ingress bpf da obj $TCO sec tc"
+    done >"$TMP/add$n"
+    for d in "${devs[@]}"; do echo "qdisc del dev $d clsact"; done >"$TMP/del$n"
+    {
+        echo "rm -rf $(for d in "${devs[@]}"; do printf '/sys/fs/bpf/rbpf/tc_count/%s-ingress-1-1 /sys/fs/bpf/rbpf/_clsact/%s ' "$d" "$d"; done)"
+        echo "rmdir /sys/fs/bpf/rbpf/tc_count /sys/fs/bpf/rbpf/_clsact /sys/fs/bpf/rbpf 2>/dev/null || true"
+        echo "tc -batch $TMP/del$n"
+    } >"$TMP/clean$n.sh"
+    {
+        echo "job tc_batch_$n"
+        echo "run tc -batch $TMP/add$n"
+        echo "untimed tc -batch $TMP/del$n"
+        echo "job rbpf_lib_$n"
+        echo "run $BENCH scale $TCO count_alt ${devs[*]}"
+        echo "untimed tc -batch $TMP/del$n"
+        echo "job rbpf_cli_$n"
+        for d in "${devs[@]}"; do echo "run $RBPF $TCO --sec tc --prog count_alt --dev $d --ingress"; done
+        echo "untimed bash $TMP/clean$n.sh"
+        echo "ratio rbpf_lib_$n tc_batch_$n"
+        echo "ratio rbpf_cli_$n tc_batch_$n"
+    } >"$TMP/scale$n"
+    # Fewer rounds as N grows (1000 interfaces: ~30 s a round for tc); the small sizes warm up.
+    case $n in 1 | 10) r=15 w=1 ;; 100) r=5 w=1 ;; *) r=3 w=0 ;; esac
+    "${IN[@]}" "$RUNNER" -r $r -w $w -l "$OUT/runner.log" "$TMP/scale$n" >>"$OUT/scale.tsv"
+done
+
+say "done; writing target/bench/results.md"
+bench/report.sh "$OUT" | tee "$OUT/results.md"
