@@ -36,10 +36,11 @@ build:
 	$(CARGO) build --workspace --all-targets --quiet
 
 # The host kernel first, then the same privileged tests in Debian's 6.1 and 6.12 under QEMU
-# (fentry/fexit and kprobes work there, not on the host).
+# (fentry/fexit and kprobes work there, not on the host), then a short run of every fuzzer.
 test: deps all
 	$(CARGO) test --workspace 2>&1 | tee target/test.log; exit $${PIPESTATUS[0]}
 	$(MAKE) --no-print-directory test-vm
+	$(MAKE) --no-print-directory fuzz-smoke
 
 # The privileged tests inside Debian's stock 6.1 and 6.12 kernels under QEMU (docs/vm.md);
 # which test binaries run there: vm/tests.list. Kernels are cached under target/vm/.
