@@ -29,9 +29,14 @@ if tag hostroot; then
 	mkdir -p /host
 	mount -t 9p -o $p9,ro,cache=loose hostroot /host || echo "VM: 9p mount of hostroot failed"
 	for d in proc sys dev; do mount --rbind /$d /host/$d; done
+	# A workspace under /tmp or /run (a CI clone, say) would vanish under the tmpfs below:
+	# hold it aside and put it back at its path afterwards.
+	ws=$(arg wspath)
+	[ -n "$ws" ] && mkdir -p /ws && mount --bind "/host$ws" /ws
 	mount -t tmpfs tmp /host/tmp
 	mount -t tmpfs run /host/run
 	mkdir -p /dev/shm && mount -t tmpfs shm /host/dev/shm
+	[ -n "$ws" ] && mkdir -p "/host$ws" && mount --bind /ws "/host$ws"
 	sp=$(arg sharepath)
 	if [ -n "$sp" ] && grep -qs ' /mnt 9p' /proc/mounts; then mount --bind /mnt "/host$sp"; fi
 fi

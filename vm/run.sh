@@ -27,10 +27,15 @@ ${CARGO:-cargo} build -p rbpf-loader --bin rbpf-load --quiet
 rm -rf "$share" && mkdir -p "$share"
 python3 "$here/plan.py" "$here/tests.list" <"$work/cargo.json" >"$share/plan.tsv"
 cp "$here/guest.sh" "$share/guest.sh"
-# The guest sees the host's files read-only, except these, which it covers with its own tmpfs.
-if cut -f2,3 "$share/plan.tsv" | tr '\t' '\n' | grep -E '^/(tmp|run|dev/shm)(/|$)' ||
-	grep -Eq '^/(tmp|run|dev/shm)(/|$)' <<<"$share"; then
-	echo "vm: the workspace and its target dir must not be under /tmp, /run or /dev/shm" >&2
+# The guest sees the host's files read-only and covers /tmp, /run and /dev/shm with its own
+# tmpfs; a workspace there is put back at its path (init.sh, wspath=). Anything else there
+# (a target dir elsewhere under /tmp) would be hidden.
+root=$(cd "$here/.." && pwd)
+wspath=
+grep -Eq '^/(tmp|run|dev/shm)(/|$)' <<<"$root" && wspath=$root
+if cut -f2,3 "$share/plan.tsv" | tr '\t' '\n' | grep -E '^/(tmp|run|dev/shm)(/|$)' | grep -v "^$root/" ||
+	{ grep -Eq '^/(tmp|run|dev/shm)(/|$)' <<<"$share" && [ "${share#"$root"/}" = "$share" ]; }; then
+	echo "vm: test binaries or the share outside the workspace are under /tmp, /run or /dev/shm" >&2
 	exit 1
 fi
 lap "test binaries built: $(wc -l <"$share/plan.tsv") runs per kernel (vm/tests.list)"
@@ -53,7 +58,7 @@ for meta in $kernels; do
 	lap "$meta: $kver ready"
 	t0=${EPOCHREALTIME/./}
 	krc=0
-	HOSTROOT=1 VM_APPEND="vmkernel=$kver vmtesttimeout=${VM_TEST_TIMEOUT:-240}" \
+	HOSTROOT=1 VM_APPEND="vmkernel=$kver vmtesttimeout=${VM_TEST_TIMEOUT:-240}${wspath:+ wspath=$wspath}" \
 		"$here/run-vm.sh" "$kernel" "$initrd" /mnt/guest.sh "$share" | sed -u "s/^/[$kver] /" ||
 		krc=$?
 	[ "$krc" = 0 ] && verdict=ok || { verdict="FAILED (rc $krc)"; rc=1; }
