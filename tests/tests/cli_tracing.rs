@@ -260,6 +260,7 @@ fn trampolines_and_kprobes_say_what_this_kernel_lacks() {
 #[test]
 fn uprobe_on_libc_getpid_counts_our_calls() {
     require_priv!();
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = format!("/sys/fs/bpf/rbpf-test-uprobe-{}", std::process::id());
     let out = ok(&[
         &obj("uprobe_count"),
@@ -282,4 +283,35 @@ fn uprobe_on_libc_getpid_counts_our_calls() {
     assert!(n >= 9, "getpid calls seen: {n}");
     nix::unistd::getpid();
     assert_eq!(array_u64(calls.as_fd(), 0), n, "no counting after detach");
+}
+
+#[test]
+fn trace_pipe_streams_bpf_printk() {
+    require_priv!();
+    // It calls getppid, which the dispatcher test counts.
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (child, rx) = foreground(&[
+        &obj("printk"),
+        "--sec",
+        "raw_tp/sys_enter",
+        "--set",
+        &format!("target_tgid={}", std::process::id()),
+        "--trace-pipe",
+    ]);
+    let mut seen = Vec::new();
+    wait_for(&rx, "running", &mut seen);
+    let want = format!("rbpf-printk getppid from {}", std::process::id());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !seen.iter().any(|l| l.contains(&want)) {
+        assert!(
+            Instant::now() < deadline,
+            "no {want:?} in:\n{}",
+            seen.join("\n")
+        );
+        nix::unistd::getppid();
+        if let Ok(l) = rx.recv_timeout(Duration::from_millis(100)) {
+            seen.push(l);
+        }
+    }
+    stop(child, &rx, &mut seen);
 }
