@@ -51,3 +51,23 @@ pub fn fails(args: &[&str]) -> String {
     );
     text(&o)
 }
+
+/// A pin directory a test asked rbpf-load to make: removed when the test ends, also when
+/// it fails (removing a pin releases what it held).
+pub struct PinDir(pub String);
+
+impl PinDir {
+    /// `/sys/fs/bpf/rbpf-test-WHAT-PID`.
+    pub fn new(what: &str) -> PinDir {
+        PinDir(format!(
+            "/sys/fs/bpf/rbpf-test-{what}-{}",
+            std::process::id()
+        ))
+    }
+}
+
+impl Drop for PinDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

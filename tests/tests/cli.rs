@@ -422,7 +422,8 @@ fn load_reports_what_the_kernel_accepts_and_names_what_it_refuses() {
     );
 
     // With --pin everything stays, until the pins go.
-    let dir = format!("/sys/fs/bpf/rbpf-test-load-{}", std::process::id());
+    let pins = rbpf_tests::cli::PinDir::new("load");
+    let dir = pins.0.clone();
     ok(&["load", &obj("globals"), "--pin", &dir]);
     let fd = sys::obj_get(&Path::new(&dir).join("xdp_globals")).expect("pinned prog");
     assert!(sys::prog_info(fd.as_fd()).expect("info").id > 0);

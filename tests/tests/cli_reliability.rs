@@ -196,7 +196,8 @@ fn pins_stay_inside_bpffs_and_are_private() {
     std::fs::remove_file(&link).expect("rm link");
     assert!(m.contains("symlink") || m.contains("not on a bpffs"), "{m}");
 
-    let dir = format!("/sys/fs/bpf/rbpf-test-perm-{}", std::process::id());
+    let pins = rbpf_tests::cli::PinDir::new("perm");
+    let dir = pins.0.clone();
     ok(&["load", &obj("xdp_count"), "--pin", &dir]);
     let mode = |p: &str| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
     assert_eq!(mode(&dir), 0o700, "pin directory");

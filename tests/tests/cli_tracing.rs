@@ -27,7 +27,8 @@ const NR_SCHED_YIELD: u32 = 24;
 fn raw_tracepoint_dispatcher_pinned_counts_our_syscalls_until_detached() {
     require_priv!();
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = format!("/sys/fs/bpf/rbpf-test-dispatch-{}", std::process::id());
+    let pins = rbpf_tests::cli::PinDir::new("dispatch");
+    let dir = pins.0.clone();
     let out = ok(&[
         &obj("sys_enter_dispatch"),
         "--sec",
@@ -261,7 +262,8 @@ fn trampolines_and_kprobes_say_what_this_kernel_lacks() {
 fn uprobe_on_libc_getpid_counts_our_calls() {
     require_priv!();
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = format!("/sys/fs/bpf/rbpf-test-uprobe-{}", std::process::id());
+    let pins = rbpf_tests::cli::PinDir::new("uprobe");
+    let dir = pins.0.clone();
     let out = ok(&[
         &obj("uprobe_count"),
         "--sec",
