@@ -38,7 +38,7 @@ build:
 # The host kernel first, then the same privileged tests in Debian's 6.1 and 6.12 under QEMU
 # (fentry/fexit and kprobes work there, not on the host), then a short run of every fuzzer.
 test: deps all
-	$(CARGO) test --workspace 2>&1 | tee target/test.log; exit $${PIPESTATUS[0]}
+	$(CARGO) test --workspace --no-fail-fast 2>&1 | tee target/test.log; exit $${PIPESTATUS[0]}
 	$(MAKE) --no-print-directory test-vm
 	$(MAKE) --no-print-directory fuzz-smoke
 

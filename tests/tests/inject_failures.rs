@@ -275,7 +275,8 @@ fn btf_load_failure_loads_without_btf() {
     let tag = unique_tag();
     let obj = open_tagged("xdp_classifier", &tag);
     let fds = bpf_fds();
-    inject(Cmd::BPF_BTF_LOAD, 0, 1, libc::EINVAL);
+    // Both tries: without a log, then with one to explain the refusal.
+    inject(Cmd::BPF_BTF_LOAD, 0, 2, libc::EINVAL);
     let (opts, narration) = narrated();
     let l = load::load(&obj, &opts).expect("loads without BTF");
     sys::clear_injected();
