@@ -5,7 +5,7 @@
 //! - [`obj`]: ELF -> [`obj::Object`] (programs, maps, relocations, license, BTF blobs). No kernel.
 //! - [`btf`]: BTF and .BTF.ext parsing, fix-ups before load, writing BTF back, kernel BTF.
 //! - [`reloc`]: map references, BPF-to-BPF calls, CO-RE. No kernel.
-//! - [`sys`]: the only door to the kernel (the only module with `unsafe`).
+//! - [`sys`]: the only door to the kernel (raw system calls live there and nowhere else).
 //! - [`attach`]: tracing attachments (raw tracepoints, tracepoints, fentry/fexit, kprobes).
 //! - [`events`]: perf event array and ring buffer readers.
 //! - [`load`]: orchestration: BTF_LOAD, MAP_CREATE, relocate, PROG_LOAD, tail-call slots.
