@@ -18,22 +18,7 @@ fuzz_target!(|data: &[u8]| {
     for prog in &obj.programs {
         let _ = loader::reloc::link(&obj, prog, &map_fd, kbtf.as_deref());
     }
-    if let Some(btf) = &obj.btf {
-        let mut btf = btf.clone();
-        let fixed = btf.fixup_for_load(
-            &|sec| {
-                obj.section_sizes
-                    .get(sec)
-                    .and_then(|s| u32::try_from(*s).ok())
-            },
-            &|sec, var| {
-                obj.symbol_offsets
-                    .get(&(sec.to_string(), var.to_string()))
-                    .and_then(|o| u32::try_from(*o).ok())
-            },
-        );
-        if fixed.is_ok() {
-            let _ = btf.to_bytes();
-        }
+    if let Ok(Some((btf, _))) = obj.btf_for_load() {
+        let _ = btf.to_bytes();
     }
 });

@@ -291,21 +291,8 @@ pub fn load(obj: &Object, opts: &LoadOptions) -> Result<Loaded> {
 
     // 1. BTF.
     let mut btf_fd = None;
-    if let Some(btf) = &obj.btf {
+    if let Some((btf, notes)) = obj.btf_for_load()? {
         ex.step("BTF: the object's type information");
-        let mut btf = btf.clone();
-        let notes = btf.fixup_for_load(
-            &|sec| {
-                obj.section_sizes
-                    .get(sec)
-                    .and_then(|s| u32::try_from(*s).ok())
-            },
-            &|sec, var| {
-                obj.symbol_offsets
-                    .get(&(sec.to_string(), var.to_string()))
-                    .and_then(|o| u32::try_from(*o).ok())
-            },
-        )?;
         for n in &notes {
             ex.say(|| format!("BTF fix-up: {n}"));
         }

@@ -516,6 +516,28 @@ impl Object {
         })
     }
 
+    /// The object's BTF as the kernel wants it (DATASEC sizes and VAR offsets from the ELF
+    /// tables), with one note per fix-up; None when the object has no BTF.
+    pub fn btf_for_load(&self) -> crate::btf::Result<Option<(Btf, Vec<String>)>> {
+        let Some(btf) = &self.btf else {
+            return Ok(None);
+        };
+        let mut btf = btf.clone();
+        let notes = btf.fixup_for_load(
+            &|sec| {
+                self.section_sizes
+                    .get(sec)
+                    .and_then(|s| u32::try_from(*s).ok())
+            },
+            &|sec, var| {
+                self.symbol_offsets
+                    .get(&(sec.to_string(), var.to_string()))
+                    .and_then(|o| u32::try_from(*o).ok())
+            },
+        )?;
+        Ok(Some((btf, notes)))
+    }
+
     pub fn program(&self, name: &str) -> Option<&Program> {
         self.programs.iter().find(|p| p.name == name)
     }
