@@ -35,9 +35,10 @@ fn main() -> Res {
     match args.first().map(String::as_str) {
         Some("parse") => parse(&args[1..]),
         Some("kbtf") => kbtf(&args[1..]),
+        Some("klazy") => klazy(),
         Some("drain") => drain(&args[1..]),
         Some("scale") => scale(&args[1..]),
-        _ => Err("usage: rbpf-bench parse|kbtf|drain|scale ... (see the source)".into()),
+        _ => Err("usage: rbpf-bench parse|kbtf|klazy|drain|scale ... (see the source)".into()),
     }
 }
 
@@ -97,6 +98,25 @@ fn kbtf(a: &[String]) -> Res {
     }
     println!("kbtf:lazy_open {:.2} ms", median(&mut open));
     println!("kbtf:lazy_find {:.2} ms", median(&mut find));
+    Ok(())
+}
+
+/// One lazy open and one CO-RE-style lookup in a fresh process: what a load pays, cold.
+fn klazy() -> Res {
+    let t0 = Instant::now();
+    let btf = Btf::kernel_lazy()?;
+    let t1 = Instant::now();
+    let id = btf.find_by_name("task_struct", kind::STRUCT);
+    let members = id.and_then(|id| btf.members(id).ok()).map(|m| m.len());
+    let t2 = Instant::now();
+    if members.unwrap_or(0) == 0 {
+        return Err("task_struct not found in the kernel's BTF (lazy)".into());
+    }
+    println!(
+        "klazy:open {:.0} us find {:.0} us",
+        (t1 - t0).as_secs_f64() * 1e6,
+        (t2 - t1).as_secs_f64() * 1e6
+    );
     Ok(())
 }
 

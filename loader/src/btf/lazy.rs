@@ -7,7 +7,7 @@
 
 use super::parse::{check_type, decode_one, header, Reader};
 use super::{kind, Btf, BtfError, Kind, Result, Type};
-use crate::sys::file::{read_btf_file, FileBytes};
+use crate::sys::file::{read_btf_file, FileBytes, Words};
 use std::collections::HashMap;
 use std::ops::Range;
 use std::path::Path;
@@ -21,9 +21,9 @@ pub(super) struct Lazy {
     types: Range<usize>,
     strings: Range<usize>,
     /// Where type `id`'s record starts in the type section: `offsets[id - 1]`.
-    offsets: Vec<u32>,
+    offsets: Words,
     /// Type `id`'s name offset, `name_offs[id - 1]`: a dense array to scan for a name.
-    name_offs: Vec<u32>,
+    name_offs: Words,
     chunks: Vec<OnceLock<Box<[OnceLock<Type>]>>>,
     /// Ids by name, for names already asked for.
     found: Mutex<HashMap<String, Vec<u32>>>,
@@ -115,8 +115,11 @@ impl Lazy {
         }
         let sec = &data[types.clone()];
         // The smallest record is 12 bytes: an upper bound on the count, for one reserve.
-        let mut offsets = Vec::with_capacity(sec.len() / 12);
-        let mut name_offs = Vec::with_capacity(sec.len() / 12);
+        let cap = sec.len() / 12;
+        let room =
+            |e: std::io::Error| BtfError::Malformed(format!("no memory for {cap} types: {e}"));
+        let mut offsets = Words::with_capacity(cap).map_err(room)?;
+        let mut name_offs = Words::with_capacity(cap).map_err(room)?;
         let mut off = 0usize;
         while off < sec.len() {
             let id = offsets.len() as u32 + 1;
@@ -143,8 +146,8 @@ impl Lazy {
                     sec.len().saturating_sub(off + 12)
                 )));
             }
-            offsets.push(off as u32);
-            name_offs.push(name_off);
+            // Within capacity: every record takes at least 12 bytes.
+            let _ = offsets.push(off as u32) && name_offs.push(name_off);
             off = end;
         }
         let n = offsets.len() + 1;
@@ -170,7 +173,7 @@ impl Lazy {
 
     fn record(&self, id: u32) -> Option<usize> {
         let i = (id as usize).checked_sub(1)?;
-        self.offsets.get(i).map(|&o| o as usize)
+        self.offsets.as_slice().get(i).map(|&o| o as usize)
     }
 
     /// The name offset of type `id` (0 for void), without decoding it.
@@ -178,7 +181,7 @@ impl Lazy {
         let i = (id as usize).checked_sub(1);
         match i {
             None => Some(0),
-            Some(i) => self.name_offs.get(i).copied(),
+            Some(i) => self.name_offs.as_slice().get(i).copied(),
         }
     }
 
@@ -246,7 +249,7 @@ impl Lazy {
         // is also the tail of a longer string. For each, blocks of 64 offsets are compared
         // at once (the compiler makes that SIMD) and only a block with a hit is looked into.
         for &one in &at {
-            for (b, block) in self.name_offs.chunks(64).enumerate() {
+            for (b, block) in self.name_offs.as_slice().chunks(64).enumerate() {
                 if block.iter().fold(false, |hit, &no| hit | (no == one)) {
                     let first = b * 64 + 1;
                     ids.extend(

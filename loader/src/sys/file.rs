@@ -92,6 +92,112 @@ pub fn read_btf_file(path: &Path) -> io::Result<FileBytes> {
     }))
 }
 
+/// A growable array of `u32` in its own anonymous mapping, for the one large index a load
+/// builds (two words per kernel BTF type: ~1 MB for vmlinux). From the heap, each of its
+/// ~250 fresh pages would cost a page fault as the walk first writes to it; here they are
+/// made present ahead of the writes, 256 KiB per `madvise(MADV_POPULATE_WRITE)` call (Linux
+/// 5.14+; on older kernels the call fails and the pages simply fault in as usual).
+#[derive(Debug)]
+pub struct Words {
+    ptr: *mut u32,
+    cap: usize,
+    len: usize,
+    populated: usize,
+}
+
+// SAFETY: Words owns its mapping exclusively (like a Vec<u32>); &Words gives only shared
+// reads, &mut Words the only writes.
+unsafe impl Send for Words {}
+// SAFETY: as above.
+unsafe impl Sync for Words {}
+
+const POPULATE_STEP: usize = 256 * 1024;
+
+impl Words {
+    /// Room for `cap` words (at least one), none of it touched yet.
+    pub fn with_capacity(cap: usize) -> io::Result<Words> {
+        let cap = cap.max(1);
+        let bytes = cap
+            .checked_mul(4)
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOMEM))?;
+        // SAFETY: a fresh private anonymous mapping chosen by the kernel (addr NULL, no fd);
+        // the result is checked against MAP_FAILED and owned by Words until munmap in Drop.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Words {
+            ptr: ptr as *mut u32,
+            cap,
+            len: 0,
+            populated: 0,
+        })
+    }
+
+    /// Append `v`; false (and nothing written) when the capacity is reached.
+    #[inline]
+    pub fn push(&mut self, v: u32) -> bool {
+        if self.len == self.cap {
+            return false;
+        }
+        if self.len * 4 >= self.populated {
+            self.populate_more();
+        }
+        // SAFETY: len < cap, so the word is inside the mapping this Words owns; nothing else
+        // can hold a reference to it (push takes &mut self).
+        unsafe { self.ptr.add(self.len).write(v) };
+        self.len += 1;
+        true
+    }
+
+    #[cold]
+    fn populate_more(&mut self) {
+        let total = self.cap * 4;
+        let n = POPULATE_STEP.min(total - self.populated);
+        // SAFETY: the range is inside the mapping (populated + n <= cap * 4) and page
+        // aligned at its start (POPULATE_STEP is a multiple of the page size); the call
+        // only makes the pages present, and a failure (older kernels) changes nothing.
+        unsafe {
+            libc::madvise(
+                (self.ptr as *mut u8).add(self.populated) as *mut libc::c_void,
+                n,
+                libc::MADV_POPULATE_WRITE,
+            )
+        };
+        self.populated += n;
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn as_slice(&self) -> &[u32] {
+        // SAFETY: the first len words of the mapping were written by push and stay valid
+        // until Drop; the borrow of self keeps it alive and unchanged.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+}
+
+impl Drop for Words {
+    fn drop(&mut self) {
+        // SAFETY: exactly the pointer and length mmap returned; no borrow outlives self.
+        unsafe { libc::munmap(self.ptr as *mut libc::c_void, self.cap * 4) };
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,5 +222,20 @@ mod tests {
         std::fs::remove_file(&p).unwrap();
         assert!(matches!(a, FileBytes::Read(_)));
         assert_eq!(&a[..], b"abc");
+    }
+
+    #[test]
+    fn words_grow_to_capacity_and_keep_every_value() {
+        let mut w = Words::with_capacity(300_000).unwrap();
+        for i in 0..300_000u32 {
+            assert!(w.push(i.wrapping_mul(2_654_435_761)));
+        }
+        assert!(!w.push(1), "a full Words refuses more");
+        assert_eq!(w.len(), 300_000);
+        assert!(w
+            .as_slice()
+            .iter()
+            .enumerate()
+            .all(|(i, &v)| v == (i as u32).wrapping_mul(2_654_435_761)));
     }
 }
