@@ -66,6 +66,7 @@ fn reason(key: &str) -> Option<&'static str> {
         "reloc" => "clang cannot know fds: an instruction that loads a map's address names the map's ELF symbol and holds 0; the loader writes the fd (src_reg BPF_PSEUDO_MAP_FD) or the fd plus an offset into a data map's value (BPF_PSEUDO_MAP_VALUE)",
         "reloc_call" => "a call to another BPF function: the callee is appended after the program and the call's immediate becomes the distance to it",
         "core" => "CO-RE (compile once, run everywhere): clang recorded which struct field each instruction reads; the offset is rewritten to where this kernel has that field",
+        "core_kernel" => "since Linux 5.17 the kernel resolves CO-RE records itself while it verifies the program (BPF_PROG_LOAD's core_relos), against its own types, so the loader need not read them (--core kernel)",
         "prog_load" => "BPF_PROG_LOAD hands the instructions to the verifier, which follows every path to prove the program safe (bounded loops, checked pointers, valid helper calls) before it may run",
         "tail_call" => "bpf_tail_call(ctx, &map, i) jumps to the program in slot i and never returns; an empty slot makes the call fail and the caller goes on",
         _ => return None,

@@ -54,6 +54,22 @@ pub struct Linked {
     pub lines: Vec<(usize, LineInfo)>,
     pub patches: Vec<Patch>,
     pub core: Vec<(usize, core::CoreApplied)>,
+    /// CO-RE records left for the kernel to resolve ([`CoreBy::Kernel`]): kernel-format
+    /// `struct bpf_core_relo` (insn_off in bytes from the start of `insns`, the local type
+    /// id, the access string's offset, the kind), 16 bytes each.
+    pub kernel_core: Vec<u8>,
+}
+
+/// Who resolves a program's CO-RE records.
+#[derive(Debug, Clone, Copy)]
+pub enum CoreBy<'a> {
+    /// We do, against this BTF (the running kernel's); `None` when the caller has none,
+    /// which is an error only if the program has CO-RE records.
+    Us(Option<&'a Btf>),
+    /// The kernel does, while it verifies the program (`BPF_PROG_LOAD`'s `core_relos`,
+    /// Linux 5.17+): the records are moved to the linked program's coordinates and the
+    /// instructions are left as clang wrote them.
+    Kernel,
 }
 
 /// Link `prog` of `obj`. `map_fd` gives the fd of a map by its name in the object
@@ -63,6 +79,16 @@ pub fn link(
     prog: &Program,
     map_fd: &dyn Fn(&str) -> Option<i32>,
     kernel_btf: Option<&Btf>,
+) -> Result<Linked, RelocError> {
+    link_with(obj, prog, map_fd, CoreBy::Us(kernel_btf))
+}
+
+/// [`link`], saying who resolves the CO-RE records.
+pub fn link_with(
+    obj: &Object,
+    prog: &Program,
+    map_fd: &dyn Fn(&str) -> Option<i32>,
+    core_by: CoreBy<'_>,
 ) -> Result<Linked, RelocError> {
     // Lay out the entry function, then every function it reaches, in discovery order.
     let mut layout: Vec<(usize, usize)> = vec![(prog.func, 0)];
@@ -192,9 +218,24 @@ pub fn link(
                     .filter(|r| (lo..hi).contains(&(r.insn_off as u64)))
                 {
                     let at = start + ((rec.insn_off as u64 - lo) / 8) as usize;
-                    let target = kernel_btf.ok_or_else(|| RelocError::CoreWithoutBtf {
-                        prog: prog.name.clone(),
-                    })?;
+                    let target = match core_by {
+                        CoreBy::Kernel => {
+                            let off = u32::try_from(at * 8).map_err(|_| RelocError::Core {
+                                prog: prog.name.clone(),
+                                insn: at,
+                                source: crate::btf::BtfError::Malformed(
+                                    "program too large for a CO-RE record".into(),
+                                ),
+                            })?;
+                            for v in [off, rec.type_id, rec.access_str_off, rec.kind] {
+                                out.kernel_core.extend_from_slice(&v.to_ne_bytes());
+                            }
+                            continue;
+                        }
+                        CoreBy::Us(k) => k.ok_or_else(|| RelocError::CoreWithoutBtf {
+                            prog: prog.name.clone(),
+                        })?,
+                    };
                     let applied =
                         core::apply(&mut insns, at, rec, btf, target).map_err(|source| {
                             RelocError::Core {

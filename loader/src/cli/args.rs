@@ -152,6 +152,27 @@ pub struct AttachArgs {
     /// The full verifier log on failure.
     #[arg(short = 'v', long)]
     pub verbose: bool,
+    /// Who resolves CO-RE relocations: rbpf-load against /sys/kernel/btf/vmlinux (user),
+    /// or the kernel while it verifies the program (kernel, Linux 5.17+).
+    #[arg(long, value_enum, default_value = "user", value_name = "WHO")]
+    pub core: CoreBy,
+}
+
+/// `--core`: who resolves CO-RE relocations.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CoreBy {
+    #[default]
+    User,
+    Kernel,
+}
+
+impl From<CoreBy> for crate::load::CoreMode {
+    fn from(c: CoreBy) -> Self {
+        match c {
+            CoreBy::User => crate::load::CoreMode::User,
+            CoreBy::Kernel => crate::load::CoreMode::Kernel,
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -172,6 +193,9 @@ pub struct LoadArgs {
     pub explain: bool,
     #[arg(short = 'v', long)]
     pub verbose: bool,
+    /// Who resolves CO-RE relocations: rbpf-load (user) or the kernel (kernel).
+    #[arg(long, value_enum, default_value = "user", value_name = "WHO")]
+    pub core: CoreBy,
 }
 
 #[derive(Args, Debug)]

@@ -27,6 +27,7 @@ pub fn run(a: &LoadArgs) -> CliResult {
         only,
         type_hint: hint,
         log_level: if a.verbose { 2 } else { 1 },
+        core: a.core.into(),
         explain: a
             .explain
             .then(|| Box::new(|s: &str| explain_line!("{s}")) as load::Narrator),
@@ -73,7 +74,9 @@ pub fn run(a: &LoadArgs) -> CliResult {
             .iter()
             .map(|p| {
                 serde_json::json!({"name": p.name, "section": p.section, "type": load::type_name(&p.def),
-                    "id": p.id, "tag": p.tag, "insns": p.insn_count, "verified_insns": p.verified_insns})
+                    "id": p.id, "tag": p.tag, "insns": p.insn_count, "verified_insns": p.verified_insns,
+                    "core_relos": p.core_relos,
+                    "core_by": if p.core_relos == 0 { None } else if p.core_by_kernel { Some("kernel") } else { Some("user") }})
             })
             .collect();
         let maps: Vec<_> = loaded
@@ -88,14 +91,22 @@ pub fn run(a: &LoadArgs) -> CliResult {
     } else {
         for p in &loaded.programs {
             println!(
-                "prog {} ({}, section {}): id {} tag {}, {} insns, verifier processed {}",
+                "prog {} ({}, section {}): id {} tag {}, {} insns, verifier processed {}{}",
                 p.name,
                 load::type_name(&p.def),
                 p.section,
                 p.id,
                 p.tag,
                 p.insn_count,
-                p.verified_insns
+                p.verified_insns,
+                if p.core_by_kernel {
+                    format!(
+                        ", {} CO-RE relocations resolved by the kernel",
+                        p.core_relos
+                    )
+                } else {
+                    String::new()
+                }
             );
         }
         for m in &loaded.maps {

@@ -423,6 +423,9 @@ pub struct ProgLoad<'a> {
     pub attach_prog_fd: Option<RawFd>,
     pub attach_btf_obj_fd: Option<RawFd>,
     pub ifindex: u32,
+    /// `struct bpf_core_relo` records for the kernel to resolve (16 bytes each; needs
+    /// `prog_btf_fd`).
+    pub core_relos: &'a [u8],
 }
 
 #[repr(C)]
@@ -485,6 +488,11 @@ pub fn prog_load(p: &ProgLoad, log: Option<(&mut Vec<u8>, u32)>) -> Result<Owned
         attr.line_info_rec_size = p.line_info_rec_size;
         attr.line_info = p.line_info.as_ptr() as u64;
         attr.line_info_cnt = count(p.line_info, p.line_info_rec_size);
+    }
+    if p.prog_btf_fd.is_some() && !p.core_relos.is_empty() {
+        attr.core_relo_rec_size = 16;
+        attr.core_relos = p.core_relos.as_ptr() as u64;
+        attr.core_relo_cnt = count(p.core_relos, 16);
     }
     if let Some((buf, level)) = log {
         if buf.is_empty() {
@@ -764,6 +772,19 @@ pub fn prog_info(fd: BorrowedFd) -> Result<ProgInfo> {
         run_cnt: rd_u64(&buf, 200),
         verified_insns: rd_u32(&buf, 216),
     })
+}
+
+/// The program as the kernel runs it before JIT (`xlated_prog_insns`), one `u64` per
+/// instruction; map references read back as map ids.
+pub fn prog_xlated(fd: BorrowedFd) -> Result<Vec<u64>> {
+    let info = prog_info(fd)?;
+    let mut insns = vec![0u64; info.xlated_prog_len as usize / 8];
+    let mut buf = vec![0u8; 232];
+    buf[20..24].copy_from_slice(&(insns.len() as u32 * 8).to_ne_bytes());
+    buf[32..40].copy_from_slice(&(insns.as_mut_ptr() as u64).to_ne_bytes());
+    obj_info_raw(fd, &mut buf)?;
+    insns.truncate(rd_u32(&buf, 20) as usize / 8);
+    Ok(insns)
 }
 
 /// What `struct bpf_map_info` says about a map.

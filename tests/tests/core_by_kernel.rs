@@ -1,0 +1,155 @@
+//! CO-RE resolved two ways, by us (`CoreMode::User`, against /sys/kernel/btf/vmlinux) and by
+//! the kernel while it verifies the program (`CoreMode::Kernel`, BPF_PROG_LOAD's
+//! `core_relos`): the kernel's own implementation is an independent check of ours. Every
+//! program of every object with CO-RE records is loaded both ways and must come out as the
+//! same instructions after the kernel's own rewrites (`xlated_prog_insns`).
+
+use loader::load::{self, CoreMode, LoadOptions, Loaded};
+use loader::obj::Object;
+use rbpf_tests::kernel::{drop_and_check, map_fd, prog_fd, value0};
+use rbpf_tests::{all_bpf_objs, bpf_obj, require_priv, run};
+use std::os::fd::AsFd;
+
+fn load_with(obj: &Object, core: CoreMode) -> Loaded {
+    let opts = LoadOptions {
+        core,
+        ..Default::default()
+    };
+    load::load(obj, &opts).unwrap_or_else(|e| panic!("{} ({core:?}): {e}", obj.name))
+}
+
+/// The xlated program with map ids blanked (each load makes its own maps).
+fn xlated(l: &Loaded, prog: &str) -> Vec<u64> {
+    let p = l
+        .programs
+        .iter()
+        .find(|p| p.name == prog)
+        .unwrap_or_else(|| panic!("no program {prog}"));
+    let mut insns = loader::sys::prog_xlated(p.fd.as_fd()).expect("xlated insns");
+    assert!(
+        insns.len() >= p.insn_count / 2,
+        "{prog}: {} xlated instructions for {} loaded",
+        insns.len(),
+        p.insn_count
+    );
+    let mut i = 0;
+    while i < insns.len() {
+        let code = insns[i] as u8;
+        let src = (insns[i] >> 12) as u8 & 0xf;
+        if code == 0x18 {
+            // BPF_PSEUDO_MAP_FD / MAP_VALUE / MAP_IDX / MAP_IDX_VALUE: imm is a map id.
+            if matches!(src, 1 | 2 | 5 | 6) {
+                insns[i] &= 0x0000_0000_ffff_ffff;
+            }
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    insns
+}
+
+#[test]
+fn kernel_and_user_core_give_the_same_instructions() {
+    require_priv!();
+    let mut compared_relos = 0;
+    let mut objects = Vec::new();
+    for path in all_bpf_objs() {
+        let obj = Object::from_file(&path).expect("parse");
+        let has_core = obj
+            .btf_ext
+            .as_ref()
+            .is_some_and(|e| e.core_relos.iter().any(|r| !r.records.is_empty()));
+        match obj.name.as_str() {
+            // Rejected by the verifier on purpose.
+            "bad_verifier" => continue,
+            // fentry/fexit: refused by this kernel (EPERM); their CO-RE is the same code.
+            "trace_kernel" | "trace_tc" => continue,
+            _ if !has_core => continue,
+            _ => {}
+        }
+        let ours = load_with(&obj, CoreMode::User);
+        let kernel = load_with(&obj, CoreMode::Kernel);
+        for (a, b) in ours.programs.iter().zip(&kernel.programs) {
+            assert_eq!(a.name, b.name);
+            assert_eq!(
+                a.core_relos, b.core_relos,
+                "{}/{}: CO-RE records counted alike",
+                obj.name, a.name
+            );
+            assert!(
+                !a.core_by_kernel,
+                "{}/{}: User mode is ours",
+                obj.name, a.name
+            );
+            assert_eq!(
+                b.core_by_kernel,
+                b.core_relos > 0,
+                "{}/{}: Kernel mode hands every record to the kernel",
+                obj.name,
+                b.name
+            );
+            assert_eq!(
+                xlated(&ours, &a.name),
+                xlated(&kernel, &b.name),
+                "{}/{}: the kernel resolved CO-RE differently from us",
+                obj.name,
+                a.name
+            );
+            assert_eq!(a.tag, b.tag, "{}/{}: tags", obj.name, a.name);
+            compared_relos += a.core_relos;
+        }
+        objects.push(obj.name.clone());
+        drop_and_check(ours);
+        drop_and_check(kernel);
+    }
+    // xdp_count alone has 7; every packet program relocates its header reads.
+    assert!(
+        compared_relos >= 50 && objects.len() >= 8,
+        "too little compared: {compared_relos} records in {objects:?}"
+    );
+}
+
+#[test]
+fn kernel_core_reads_the_calling_task() {
+    require_priv!();
+    let obj = Object::from_file(&bpf_obj("core_task")).expect("parse");
+    let l = load_with(&obj, CoreMode::Kernel);
+    let p = &l.programs[0];
+    assert!(p.core_by_kernel && p.core_relos > 0, "{p:?}");
+    let ctx = [0u8; 16];
+    let tid = nix::unistd::gettid().as_raw() as u32;
+    loader::sys::prog_test_run(prog_fd(&l, "core_task"), &[], &ctx, 0).expect("test run");
+    let seen = value0(map_fd(&l, ".bss"));
+    let u32_at = |o: usize| u32::from_le_bytes(seen[o..o + 4].try_into().expect("4"));
+    assert_eq!(u32_at(0), tid, "pid (thread id)");
+    assert_eq!(u32_at(4), std::process::id(), "tgid");
+    assert_eq!(
+        u32_at(8),
+        nix::unistd::getppid().as_raw() as u32,
+        "real_parent->tgid"
+    );
+    drop_and_check(l);
+}
+
+#[test]
+fn cli_core_kernel_says_who_resolved() {
+    require_priv!();
+    let bin = rbpf_tests::cli::bin_path();
+    let bin = bin.to_str().expect("utf-8 path");
+    let obj = bpf_obj("core_task");
+    let obj = obj.to_str().expect("utf-8 path");
+    let out = run(bin, &["load", obj, "--core", "kernel", "-j"]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let p = &v["programs"][0];
+    assert_eq!(p["core_by"], "kernel", "{out}");
+    assert!(p["core_relos"].as_u64().unwrap_or(0) > 0, "{out}");
+    let out = run(bin, &["load", obj, "-j"]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["programs"][0]["core_by"], "user", "{out}");
+    let text = run(bin, &["load", obj, "--core", "kernel"]);
+    assert!(
+        text.contains("CO-RE relocations resolved by the kernel"),
+        "{text}"
+    );
+}
