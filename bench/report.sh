@@ -3,7 +3,6 @@
 set -euo pipefail
 D=$1
 cat "$D/ops.tsv" "$D/scale.tsv" | sed 's/^/ops /' >"$D/.all"
-sed 's/^/kt /' "$D/ktime.tsv" >>"$D/.all"
 sed 's/^/parse /' "$D/parse.txt" "$D/kbtf.txt" >>"$D/.all"
 sed 's/^/drain /' "$D/drain.txt" >>"$D/.all"
 echo "kbtfrss $(awk '{print $2}' "$D/kbtf.rss")" >>"$D/.all"
@@ -15,7 +14,8 @@ function mb(kb) { return sprintf("%.1f", kb / 1024) }
 function yes(ok) { return ok ? "**met**" : "not met" }
 $1 == "ops" && $2 == "job" { med[$3] = $4; q1[$3] = $5; q3[$3] = $6; rss[$3] = $8; n[$3] = $9; order[++nj] = $3 }
 $1 == "ops" && $2 == "ratio" { rr[$3 "/" $4] = $5; rm[$3 "/" $4] = $6 }
-$1 == "kt" { kt[$2] = $3 * 1000; kc[$2] = $4 }
+$1 == "ops" && $2 == "kjob" { kt[$3] = $4; um[$3] = $5; uq1[$3] = $6; uq3[$3] = $7; kc[$3] = $8 }
+$1 == "ops" && $2 == "uratio" { ur[$3 "/" $4] = $5 }
 $1 == "parse" { p[$2] = $3; pu[$2] = $4; po[++np] = $2 }
 $1 == "drain" && $3 ~ /^drain:/ { d[$2, $3] = d[$2, $3] " " $4 }
 $1 == "drain" && $3 ~ /^rss:/ { if ($4 > drss[$2, $3]) drss[$2, $3] = $4 }
@@ -23,27 +23,24 @@ $1 == "kbtfrss" { kbtfrss = $2 }
 $1 == "parserss" { parserss = $2 }
 function med3(s,   a, k) { k = split(s, a, " "); asort_(a, k); return a[int((k + 1) / 2)] }
 function asort_(a, k,   i, j, t) { for (i = 2; i <= k; i++) for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t } }
-# Wall minus kernel time: the XDP attach/detach on veth varies by 10-20 ms from
-# run to run, so a traced kernel time above the median wall time means "lost in the noise".
-function share(what, a, b,   uo, ui) {
-    uo = med[a] - kt[a]; ui = med[b] - kt[b]
-    if (uo <= 0 || ui <= 0)
-        printf "| %s | n/a (kernel time %s / %s ms above or at the wall time %s / %s ms: noise of the XDP attach in the kernel) | ≤ 0.25× | unclear |\n", what, ms(kt[a]), ms(kt[b]), ms(med[a]), ms(med[b])
-    else
-        printf "| %s | %.3f× (%s vs %s ms) | ≤ 0.25× | %s |\n", what, uo / ui, ms(uo), ms(ui), yes(uo / ui <= 0.25)
+# User-space share: wall minus kernel time of the same run, the ratio taken round by round
+# (the kernel's XDP attach and detach on veth vary by 10 ms and more between runs).
+function share(what, a, b,   r) {
+    r = ur[a "/" b]
+    printf "| %s | %.3f× (medians %s vs %s ms) | ≤ 0.25× | %s |\n", what, r, ms(um[a]), ms(um[b]), yes(r <= 0.25)
 }
 function procs(j) { return (j ~ /xdp_(cls|count)$/ && j ~ /^rbpf/) ? 2 : 1 }
 END {
     printf "Run %s, kernel %s, %d cores shared with other work (medians; IQR = quartiles).\n\n", date, kernel, cores
     print "### Single operations (each a fresh process, as a user runs it)\n"
-    print "| job | median ms | IQR ms | kernel ms (bpf+netlink) | calls | user-space ms | peak RSS MB | rounds |"
+    print "| job | median ms | IQR ms | kernel ms (bpf+netlink) | calls | user-space ms (IQR) | peak RSS MB | rounds |"
     print "|---|---|---|---|---|---|---|---|"
     for (i = 1; i <= nj; i++) {
         j = order[i]
         if (j ~ /^(tc_batch|rbpf_lib|rbpf_cli)_/) continue
         k = (j in kt) ? ms(kt[j]) : "-"
         c = (j in kc) ? kc[j] : "-"
-        u = (j in kt) ? ms(med[j] - kt[j]) : "-"
+        u = (j in kt) ? sprintf("%s (%s-%s)", ms(um[j]), ms(uq1[j]), ms(uq3[j])) : "-"
         printf "| %s | %s | %s-%s | %s | %s | %s | %s | %d |\n", j, ms(med[j]), ms(q1[j]), ms(q3[j]), k, c, u, mb(rss[j]), n[j]
     }
     print "\n### Goals (ratios from the same run: median over rounds of ours / theirs)\n"
@@ -53,12 +50,13 @@ END {
     printf "| load-only, no CO-RE: xdp_count vs `bpftool prog loadall` | %.2f× | ≤ 0.8× | %s |\n", rr["rbpf_load_count/bpftool_load_count"], yes(rr["rbpf_load_count/bpftool_load_count"] <= 0.8)
     printf "| load-only, CO-RE (core_task) vs `bpftool prog load` | %.2f× | ≤ 0.4× | %s |\n", rr["rbpf_core/bpftool_core"], yes(rr["rbpf_core/bpftool_core"] <= 0.4)
     printf "| load-only, CO-RE (core_task) vs aya | %.2f× | ≤ 0.4× | %s |\n", rr["rbpf_core/aya_core"], yes(rr["rbpf_core/aya_core"] <= 0.4)
+    printf "| load-only, `--core kernel`: xdp_count vs bpftool / core_task vs bpftool / core_task vs aya | %.2f× / %.2f× / %.2f× | ≤ 0.8× / 0.4× / 0.4× | %s |\n", rr["rbpf_load_count_kcore/bpftool_load_count"], rr["rbpf_core_kcore/bpftool_core"], rr["rbpf_core_kcore/aya_core"], yes(rr["rbpf_load_count_kcore/bpftool_load_count"] <= 0.8 && rr["rbpf_core_kcore/bpftool_core"] <= 0.4 && rr["rbpf_core_kcore/aya_core"] <= 0.4)
     printf "| tc attach vs `tc filter add ... bpf da obj` | %.2f× | ≤ 0.5× | %s |\n", rr["rbpf_tc/tc_tc"], yes(rr["rbpf_tc/tc_tc"] <= 0.5)
     share("XDP load+attach+detach, user-space share (wall - kernel) vs `ip link set xdp obj` (xdp_count)", "rbpf_xdp_count", "ip_xdp_count")
     share("XDP tail-call classifier, user-space share vs `bpftool prog loadall` + `ip link set xdp pinned`", "rbpf_xdp_cls", "bpftool_ip_xdp_cls")
     printf "| XDP wall time, classifier vs bpftool + ip / xdp_count vs ip | %.2f× / %.2f× | (for scale) | |\n", rr["rbpf_xdp_cls/bpftool_ip_xdp_cls"], rr["rbpf_xdp_count/ip_xdp_count"]
-    split("rbpf_xdp_cls rbpf_xdp_count rbpf_tc rbpf_load_cls rbpf_load_count rbpf_core", ours, " ")
-    for (i = 1; i <= 6; i++) {
+    split("rbpf_xdp_cls rbpf_xdp_count rbpf_tc rbpf_load_cls rbpf_load_count rbpf_core rbpf_load_count_kcore rbpf_core_kcore", ours, " ")
+    for (i = 1; i <= 8; i++) {
         j = ours[i]; fl = procs(j) * med["noop"] + kt[j]
         printf "| %s wall vs floor (%d × no-op start %s ms + kernel %s ms = %s ms) | %.2f× | ≤ 1.5× | %s |\n", j, procs(j), ms(med["noop"]), ms(kt[j]), ms(fl), med[j] / fl, yes(med[j] / fl <= 1.5)
     }
@@ -95,6 +93,7 @@ END {
         j = po[i]
         if (j ~ /^parse:/) printf "| %s | %s |\n", substr(j, 7), p[j]
     }
-    printf "\nKernel BTF (/sys/kernel/btf/vmlinux, median of 15): decoded whole (`Btf::kernel`) %s ms + name index %s ms; as loading uses it (`Btf::kernel_lazy`) open %s ms + find `task_struct` and decode its members %s ms. Peak RSS of a process doing all of it: %s MB. Parsing every object once: peak RSS %s MB.\n", p["kbtf:parse"], p["kbtf:index"], p["kbtf:lazy_open"], p["kbtf:lazy_find"], mb(kbtfrss), mb(parserss)
+    printf "\nParse-only through the CLI, a process each (`rbpf-load inspect`, in the runner above): xdp_classifier %s ms, core_task %s ms (no-op process %s ms).\n", ms(med["rbpf_inspect_cls"]), ms(med["rbpf_inspect_core"]), ms(med["noop"])
+    printf "\nKernel BTF (/sys/kernel/btf/vmlinux, median of 15): decoded whole (`Btf::kernel`) %s ms + name index %s ms; as loading uses it (`Btf::kernel_lazy`) open %s ms + find `task_struct` and decode its members %s ms in a warm process, %s + %s ms in a fresh one (`rbpf-bench klazy`, what one load pays). Peak RSS of a process doing all of it: %s MB. Parsing every object once: peak RSS %s MB.\n", p["kbtf:parse"], p["kbtf:index"], p["kbtf:lazy_open"], p["kbtf:lazy_find"], p["kbtf:cold_open"], p["kbtf:cold_find"], mb(kbtfrss), mb(parserss)
 }' "$D/.all"
 rm -f "$D/.all"

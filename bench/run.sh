@@ -11,7 +11,9 @@
 # Every contender runs as a process started by bench/runner.c (posix_spawn, wall time and
 # ru_maxrss from wait4), round after round with the order rotated, inside a network
 # namespace and veth pairs made here and removed at exit. Kernel time in bpf(2) and netlink
-# calls comes from `strace -T` (the sum of their durations; `perf trace` inflated them more).
+# calls comes from a probe on sys_enter/sys_exit (bench/ktime.bpf.c, loaded with our own
+# library) that times those calls of every command the runner starts, in the same runs as
+# the wall times: user-space share = wall - kernel, round by round.
 # Writes target/bench/results.md (and prints it).
 #
 # ROUNDS=N (default 21) rounds for the single-operation jobs; QUICK=1 skips the 1000-device row.
@@ -29,7 +31,6 @@ say() { printf '\033[1m== [%3ds] %s\033[0m\n' "$SECONDS" "$*" >&2; }
 need_pkgs=()
 dpkg -s libbpf-dev >/dev/null 2>&1 || need_pkgs+=(libbpf-dev)
 command -v bpftool >/dev/null || need_pkgs+=(bpftool)
-command -v strace >/dev/null || need_pkgs+=(strace)
 command -v gcc >/dev/null || need_pkgs+=(gcc)
 command -v nsenter >/dev/null || need_pkgs+=(util-linux)
 [ -x /usr/bin/time ] || need_pkgs+=(time)
@@ -44,6 +45,8 @@ cargo build -q --release -p rbpf-loader
 (cd bench/rbpf-bench && CARGO_TARGET_DIR=$ROOT/target cargo build -q --release)
 (cd bench/aya-loader && CARGO_TARGET_DIR=$OUT/aya cargo build -q --release)
 gcc -O2 -Wall -o "$OUT/runner" bench/runner.c
+CLANG=$(command -v clang-19 || command -v clang)
+"$CLANG" -O2 -g -target bpf -D__TARGET_ARCH_x86 -Wall -I"$BPF" -c bench/ktime.bpf.c -o "$OUT/ktime.bpf.o"
 gcc -O2 -Wall -o "$OUT/drain" bench/drain.c -lbpf
 RBPF=$ROOT/target/release/rbpf-load
 BENCH=$ROOT/target/release/rbpf-bench
@@ -71,6 +74,8 @@ ip -n "$NS" link set "$DA" up
 ip -n "$NS" link set "$DB" up
 ip -n "$NS" link set lo up
 mkdir -p "$PIN"
+# The kernel-time probe: attached until its link pins go with $PIN at exit.
+"$BENCH" ktime "$OUT/ktime.bpf.o" "$PIN/ktime"
 # tc filters go on DB; its clsact exists before, so no contender creates or deletes it.
 ip netns exec "$NS" tc qdisc add dev "$DB" clsact
 # Everything runs inside the namespace (nsenter changes only the network namespace, so
@@ -118,17 +123,26 @@ run bpftool prog loadall $CLS $PIN/lcls type xdp pinmaps $PIN/lcls/maps
 untimed rm -rf $PIN/lcls
 job rbpf_load_count
 run $RBPF load $CNT
+job rbpf_load_count_kcore
+run $RBPF load $CNT --core kernel
 job bpftool_load_count
 run bpftool prog loadall $CNT $PIN/lcnt pinmaps $PIN/lcnt/maps
 untimed rm -rf $PIN/lcnt
 
 job rbpf_core
 run $RBPF load $CORE
+job rbpf_core_kcore
+run $RBPF load $CORE --core kernel
 job bpftool_core
 run bpftool prog load $CORE $PIN/core
 untimed rm -f $PIN/core
 job aya_core
 run $AYA $CORE
+
+job rbpf_inspect_cls
+run $RBPF inspect $CLS
+job rbpf_inspect_core
+run $RBPF inspect $CORE
 
 ratio rbpf_xdp_cls bpftool_ip_xdp_cls
 ratio rbpf_xdp_count ip_xdp_count
@@ -138,43 +152,23 @@ ratio rbpf_load_cls bpftool_load_cls
 ratio rbpf_load_count bpftool_load_count
 ratio rbpf_core bpftool_core
 ratio rbpf_core aya_core
+ratio rbpf_load_count_kcore bpftool_load_count
+ratio rbpf_core_kcore bpftool_core
+ratio rbpf_core_kcore aya_core
 EOF
 say "single operations: $ROUNDS rounds, interleaved"
-"${IN[@]}" "$RUNNER" -r "$ROUNDS" -w 2 -l "$OUT/runner.log" "$TMP/jobs" >"$OUT/ops.tsv"
-
-# Kernel time: what the kernel spends in bpf(2) and netlink calls of the same job (strace -T),
-# and how many calls; median of 5 traced runs per job.
-ktime_job() { # NAME: prints "msec calls" (the median run of 5)
-    local name=$1 i kind line t c
-    awk -v j="$name" '$1 == "job" { on = ($2 == j); next } on && ($1 == "run" || $1 == "untimed")' "$TMP/jobs" >"$TMP/cmds"
-    for i in 1 2 3 4 5; do
-        local total=0 calls=0
-        while read -r kind line; do
-            # shellcheck disable=SC2086
-            if [ "$kind" = run ]; then
-                "${IN[@]}" strace -f -T -e trace=bpf,sendmsg,recvmsg,sendto,recvfrom -o "$TMP/trace" $line >/dev/null 2>&1
-                read -r t c < <(awk -F'<' '/<[0-9.]+>$/ { sub(">", "", $NF); t += $NF; c++ } END { printf "%f %d\n", t * 1000, c }' "$TMP/trace")
-                total=$(awk -v a="$total" -v b="$t" 'BEGIN { print a + b }')
-                calls=$((calls + c))
-            else
-                "${IN[@]}" $line >/dev/null 2>&1
-            fi
-        done <"$TMP/cmds"
-        echo "$total $calls"
-    done | sort -n | sed -n 3p
-}
-say "kernel time per job (strace -T, 5 runs each)"
-: >"$OUT/ktime.tsv"
-for j in rbpf_xdp_cls bpftool_ip_xdp_cls rbpf_xdp_count ip_xdp_count bpftool_ip_xdp_count rbpf_tc tc_tc \
-    rbpf_load_cls bpftool_load_cls rbpf_load_count bpftool_load_count rbpf_core bpftool_core aya_core; do
-    echo "$j $(ktime_job "$j")" >>"$OUT/ktime.tsv"
-done
+"${IN[@]}" "$RUNNER" -r "$ROUNDS" -w 2 -l "$OUT/runner.log" -k "$PIN/ktime" "$TMP/jobs" >"$OUT/ops.tsv"
 
 # --- 4. parse-only, kernel BTF; 6. event drain (in-process drivers; peak RSS from time -f) --
 say "parse-only and kernel BTF"
 "$BENCH" parse 200 "$BPF"/*.bpf.o >"$OUT/parse.txt"
 /usr/bin/time -f "rss %M" -o "$OUT/parse.rss" "$BENCH" parse 1 "$BPF"/*.bpf.o >/dev/null
 "$BENCH" kbtf 15 >"$OUT/kbtf.txt"
+# The same in a fresh process each time (what one load pays): 15 processes, medians.
+for i in $(seq 15); do "$BENCH" klazy; done >"$TMP/klazy"
+for f in 2:open 5:find; do
+    echo "kbtf:cold_${f#*:} $(cut -d' ' -f"${f%%:*}" "$TMP/klazy" | sort -n | sed -n 8p | awk '{printf "%.2f", $1 / 1000}') ms"
+done >>"$OUT/kbtf.txt"
 /usr/bin/time -f "rss %M" -o "$OUT/kbtf.rss" "$BENCH" kbtf 1 >/dev/null
 
 say "event drain: 4000 events per round, 200 rounds, ours and libbpf alternately, 3 times"

@@ -10,9 +10,18 @@
  * runs first or after the same neighbour. Commands run with posix_spawn (no shell), stdout
  * to /dev/null, stderr to the log file; a failing command stops the run and names itself.
  *
- * usage: runner [-r ROUNDS] [-w WARMUP] [-l LOG] JOBFILE  -> TSV on stdout:
+ * With -k DIR (a probe pinned by `rbpf-bench ktime bench/ktime.bpf.o DIR`), the runner
+ * writes its pid into DIR/cfg, and the probe sums the time its children spend inside
+ * bpf(2) and netlink system calls into DIR/total, read before and after every command:
+ * kernel time and wall time come from the same runs, so a job's user-space share
+ * (wall - kernel) is known round by round.
+ *
+ * usage: runner [-r ROUNDS] [-w WARMUP] [-l LOG] [-k DIR] JOBFILE  -> TSV on stdout:
  *   job  name  median_us  q1_us  q3_us  min_us  maxrss_kb  rounds
  *   ratio  A  B  median_of_round_ratios  ratio_of_medians
+ * and with -k:
+ *   kjob  name  kernel_median_us  user_median_us  user_q1_us  user_q3_us  calls_median
+ *   uratio  A  B  median_of_round_user_share_ratios
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -25,6 +34,9 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <linux/bpf.h>
 
 extern char **environ;
 
@@ -42,6 +54,8 @@ struct job {
 	struct cmd *cmds;
 	int ncmds, cap;
 	double *t; /* microseconds per round */
+	double *k; /* of which in the kernel's bpf(2) and netlink calls (-k) */
+	double *calls;
 	long maxrss;
 };
 
@@ -50,6 +64,52 @@ static int njobs;
 static char ratios[MAX_JOBS][2][64];
 static int nratios;
 static const char *logpath = "/dev/null";
+static int total_fd = -1; /* -k: the probe's totals map */
+
+static long sys_bpf(int cmd, union bpf_attr *attr)
+{
+	return syscall(__NR_bpf, cmd, attr, sizeof(*attr));
+}
+
+static int pinned(const char *dir, const char *name)
+{
+	char path[4096];
+	union bpf_attr a;
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	memset(&a, 0, sizeof(a));
+	a.pathname = (uint64_t)(uintptr_t)path;
+	int fd = sys_bpf(BPF_OBJ_GET, &a);
+	if (fd < 0) {
+		fprintf(stderr, "runner -k: %s: %s\n", path, strerror(errno));
+		exit(2);
+	}
+	return fd;
+}
+
+static void map_rw(int fd, int cmd, uint32_t key, void *value)
+{
+	union bpf_attr a;
+	memset(&a, 0, sizeof(a));
+	a.map_fd = fd;
+	a.key = (uint64_t)(uintptr_t)&key;
+	a.value = (uint64_t)(uintptr_t)value;
+	if (sys_bpf(cmd, &a) < 0) {
+		fprintf(stderr, "runner -k: map access: %s\n", strerror(errno));
+		exit(2);
+	}
+}
+
+/* Kernel time (us) and calls so far of the runner's children, from the probe. */
+static void probe(double *us, double *calls)
+{
+	uint64_t ns = 0, n = 0;
+	if (total_fd >= 0) {
+		map_rw(total_fd, BPF_MAP_LOOKUP_ELEM, 0, &ns);
+		map_rw(total_fd, BPF_MAP_LOOKUP_ELEM, 1, &n);
+	}
+	*us = ns / 1e3;
+	*calls = n;
+}
 
 static double now_us(void)
 {
@@ -115,9 +175,12 @@ static void load(const char *path)
 	fclose(f);
 }
 
-/* Run one command; returns its wall time in microseconds and adds its peak RSS. */
-static double run(struct job *j, struct cmd *c)
+/* Run one command; returns its wall time in microseconds and adds its peak RSS; *k and
+ * *calls get its time in and number of bpf(2)/netlink calls (-k). */
+static double run(struct job *j, struct cmd *c, double *k, double *calls)
 {
+	double k0, c0, k1, c1;
+	probe(&k0, &c0);
 	posix_spawn_file_actions_t fa;
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
@@ -135,6 +198,9 @@ static double run(struct job *j, struct cmd *c)
 	while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR)
 		;
 	double t1 = now_us();
+	probe(&k1, &c1);
+	*k = k1 - k0;
+	*calls = c1 - c0;
 	posix_spawn_file_actions_destroy(&fa);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		fprintf(stderr, "job %s: command failed (status %#x):", j->name, status);
@@ -178,34 +244,54 @@ static struct job *find(const char *name)
 int main(int argc, char **argv)
 {
 	int rounds = 20, warmup = 2, opt;
-	while ((opt = getopt(argc, argv, "r:w:l:")) != -1) {
+	const char *kdir = NULL;
+	while ((opt = getopt(argc, argv, "r:w:l:k:")) != -1) {
 		if (opt == 'r')
 			rounds = atoi(optarg);
 		else if (opt == 'w')
 			warmup = atoi(optarg);
 		else if (opt == 'l')
 			logpath = optarg;
+		else if (opt == 'k')
+			kdir = optarg;
 		else
 			return 2;
 	}
 	if (optind >= argc || rounds < 1 || rounds > MAX_ROUNDS) {
-		fprintf(stderr, "usage: runner [-r ROUNDS] [-w WARMUP] [-l LOG] JOBFILE\n");
+		fprintf(stderr, "usage: runner [-r ROUNDS] [-w WARMUP] [-l LOG] [-k DIR] JOBFILE\n");
 		return 2;
 	}
+	if (kdir) {
+		int cfg = pinned(kdir, "cfg");
+		uint32_t me = getpid();
+		map_rw(cfg, BPF_MAP_UPDATE_ELEM, 0, &me);
+		close(cfg);
+		total_fd = pinned(kdir, "total");
+	}
 	load(argv[optind]);
-	for (int i = 0; i < njobs; i++)
+	for (int i = 0; i < njobs; i++) {
 		jobs[i].t = calloc(rounds, sizeof(double));
+		jobs[i].k = calloc(rounds, sizeof(double));
+		jobs[i].calls = calloc(rounds, sizeof(double));
+	}
 	for (int r = -warmup; r < rounds; r++) {
 		for (int k = 0; k < njobs; k++) {
 			struct job *j = &jobs[((r + warmup) + k) % njobs];
-			double t = 0;
+			double t = 0, kt = 0, calls = 0;
 			for (int c = 0; c < j->ncmds; c++) {
-				double d = run(j, &j->cmds[c]);
-				if (j->cmds[c].timed)
+				double dk, dc;
+				double d = run(j, &j->cmds[c], &dk, &dc);
+				if (j->cmds[c].timed) {
 					t += d;
+					kt += dk;
+					calls += dc;
+				}
 			}
-			if (r >= 0)
+			if (r >= 0) {
 				j->t[r] = t;
+				j->k[r] = kt;
+				j->calls[r] = calls;
+			}
 		}
 	}
 	for (int i = 0; i < njobs; i++) {
@@ -223,5 +309,26 @@ int main(int argc, char **argv)
 		       quantile(a->t, rounds, 0.5) / quantile(b->t, rounds, 0.5));
 		free(q);
 	}
+	if (total_fd < 0)
+		return 0;
+	double *u = malloc(rounds * sizeof(*u)), *v = malloc(rounds * sizeof(*v));
+	for (int i = 0; i < njobs; i++) {
+		struct job *j = &jobs[i];
+		for (int r = 0; r < rounds; r++)
+			u[r] = j->t[r] - j->k[r];
+		printf("kjob\t%s\t%.1f\t%.1f\t%.1f\t%.1f\t%.0f\n", j->name, quantile(j->k, rounds, 0.5),
+		       quantile(u, rounds, 0.5), quantile(u, rounds, 0.25), quantile(u, rounds, 0.75),
+		       quantile(j->calls, rounds, 0.5));
+	}
+	for (int i = 0; i < nratios; i++) {
+		struct job *a = find(ratios[i][0]), *b = find(ratios[i][1]);
+		for (int r = 0; r < rounds; r++) {
+			u[r] = a->t[r] - a->k[r];
+			v[r] = u[r] / (b->t[r] - b->k[r]);
+		}
+		printf("uratio\t%s\t%s\t%.3f\n", a->name, b->name, quantile(v, rounds, 0.5));
+	}
+	free(u);
+	free(v);
 	return 0;
 }

@@ -8,6 +8,8 @@
 //!   rbpf-bench drain perf|rb OBJ PROG MAP BATCH ROUNDS
 //!                                           BATCH events made by BPF_PROG_TEST_RUN, then drained
 //!   rbpf-bench scale OBJ PROG DEV...        load once, attach a tc ingress filter to every DEV
+//!   rbpf-bench ktime OBJ DIR                load bench/ktime.bpf.o, attach it to sys_enter and
+//!                                           sys_exit, pin links and maps in DIR (bpffs), exit
 
 use loader::btf::{kind, Btf};
 use loader::events::{PerfEventArray, RingBuf};
@@ -38,7 +40,10 @@ fn main() -> Res {
         Some("klazy") => klazy(),
         Some("drain") => drain(&args[1..]),
         Some("scale") => scale(&args[1..]),
-        _ => Err("usage: rbpf-bench parse|kbtf|klazy|drain|scale ... (see the source)".into()),
+        Some("ktime") => ktime(&args[1..]),
+        _ => {
+            Err("usage: rbpf-bench parse|kbtf|klazy|drain|scale|ktime ... (see the source)".into())
+        }
     }
 }
 
@@ -229,6 +234,31 @@ fn scale(a: &[String]) -> Res {
         let ifindex = h.ifindex(dev)?;
         h.ensure_clsact(ifindex)?;
         h.tc_attach(ifindex, hook, p.fd.as_fd(), &name, TcAttachFlags::default())?;
+    }
+    Ok(())
+}
+
+/// The kernel-time probe for bench/runner.c -k DIR: DIR/enter and DIR/exit hold the links
+/// (remove them to detach), DIR/cfg and DIR/total the maps the runner writes and reads.
+fn ktime(a: &[String]) -> Res {
+    let [obj, dir] = a else {
+        return Err("ktime OBJ DIR".into());
+    };
+    let dir = Path::new(dir);
+    let obj = Object::from_file(Path::new(obj))?;
+    let loaded = load::load(&obj, &LoadOptions::default())?;
+    load::check_pin_dir(dir)?;
+    for (prog, tp, pin) in [
+        ("ktime_enter", "sys_enter", "enter"),
+        ("ktime_exit", "sys_exit", "exit"),
+    ] {
+        let p = loaded.program(prog).ok_or("program missing")?;
+        let link = loader::attach::attach_raw_tracepoint(p.fd.as_fd(), tp)?;
+        link.pin(&dir.join(pin))?;
+    }
+    for m in ["cfg", "total"] {
+        let map = loaded.map(m).ok_or("map missing")?;
+        load::pin_one(map.fd.as_fd(), &dir.join(m))?;
     }
     Ok(())
 }

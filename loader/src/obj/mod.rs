@@ -151,7 +151,7 @@ struct SymInfo {
 impl Object {
     /// Read and parse an object file.
     pub fn from_file(path: &Path) -> Result<Object> {
-        let data = std::fs::read(path).map_err(|source| ObjError::Io {
+        let data = crate::sys::file::read_file(path).map_err(|source| ObjError::Io {
             path: path.display().to_string(),
             source,
         })?;

@@ -1,7 +1,9 @@
-//! The kernel's BTF files (`/sys/kernel/btf/*`) in one go: sysfs hands them out 4 KiB per
-//! read(2) (1,300+ calls for vmlinux), but since Linux 6.16 vmlinux can be mapped
-//! read-only (`MAP_PRIVATE`, `PROT_READ`) in one call. Where mapping is refused (older
-//! kernels, other files) the file is read.
+//! Files in one go, without copying what is never looked at. The kernel's BTF files
+//! (`/sys/kernel/btf/*`): sysfs hands them out 4 KiB per read(2) (1,300+ calls for
+//! vmlinux), but since Linux 6.16 vmlinux can be mapped read-only (`MAP_PRIVATE`,
+//! `PROT_READ`) in one call; where mapping is refused (older kernels) the file is read.
+//! Object files of 64 KiB and more are mapped too ([`read_file`]). Also the one large
+//! index a load builds ([`Words`]).
 
 use std::io;
 use std::ops::Deref;
@@ -70,6 +72,37 @@ pub fn read_btf_file(path: &Path) -> io::Result<FileBytes> {
     if len == 0 {
         return std::fs::read(path).map(FileBytes::Read);
     }
+    match map_fd(&f, len) {
+        Some(m) => Ok(FileBytes::Mapped(m)),
+        // Kernels before 6.16 do not map BTF: read it.
+        None => std::fs::read(path).map(FileBytes::Read),
+    }
+}
+
+/// Files at least this large are mapped rather than read: an object built with `-g` carries
+/// hundreds of KiB of DWARF (640 KiB for core_task.bpf.o) that loading never looks at, and
+/// reading would copy all of it into fresh heap pages. Mapped, only the pages parsing
+/// touches are faulted in, straight from the page cache.
+const MAP_AT_LEAST: u64 = 64 * 1024;
+
+/// A file's bytes: mapped (private, read-only) when it is a regular file of at least 64 KiB,
+/// else read. Like libbpf, which maps object files too, this assumes nobody truncates the
+/// file while it is being parsed (compilers write a new file and rename it over the old).
+pub fn read_file(path: &Path) -> io::Result<FileBytes> {
+    let f = std::fs::File::open(path)?;
+    let meta = f.metadata()?;
+    if !meta.is_file() || meta.len() < MAP_AT_LEAST {
+        return std::fs::read(path).map(FileBytes::Read);
+    }
+    let len = usize::try_from(meta.len()).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))?;
+    map_fd(&f, len).map_or_else(
+        || std::fs::read(path).map(FileBytes::Read),
+        |m| Ok(FileBytes::Mapped(m)),
+    )
+}
+
+/// A private read-only mapping of the first `len` bytes of `f`, or None if refused.
+fn map_fd(f: &std::fs::File, len: usize) -> Option<ReadOnlyMap> {
     // SAFETY: a fresh private read-only mapping chosen by the kernel (addr NULL); the result
     // is checked against MAP_FAILED and owned by the ReadOnlyMap until munmap in its Drop.
     let ptr = unsafe {
@@ -82,14 +115,10 @@ pub fn read_btf_file(path: &Path) -> io::Result<FileBytes> {
             0,
         )
     };
-    if ptr == libc::MAP_FAILED {
-        // Kernels before 6.16 do not map BTF: read it.
-        return std::fs::read(path).map(FileBytes::Read);
-    }
-    Ok(FileBytes::Mapped(ReadOnlyMap {
+    (ptr != libc::MAP_FAILED).then_some(ReadOnlyMap {
         ptr: ptr as *const u8,
         len,
-    }))
+    })
 }
 
 /// A growable array of `u32` in its own anonymous mapping, for the one large index a load
@@ -222,6 +251,25 @@ mod tests {
         std::fs::remove_file(&p).unwrap();
         assert!(matches!(a, FileBytes::Read(_)));
         assert_eq!(&a[..], b"abc");
+    }
+
+    #[test]
+    fn large_files_are_mapped_small_ones_read_both_whole() {
+        let dir = std::env::temp_dir();
+        let big = dir.join(format!("rbpf-map-{}", std::process::id()));
+        let bytes: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        std::fs::write(&big, &bytes).unwrap();
+        let m = read_file(&big).unwrap();
+        std::fs::remove_file(&big).unwrap();
+        assert!(matches!(m, FileBytes::Mapped(_)));
+        assert_eq!(&m[..], &bytes[..]);
+        let small = dir.join(format!("rbpf-small-{}", std::process::id()));
+        std::fs::write(&small, b"xyz").unwrap();
+        let r = read_file(&small).unwrap();
+        std::fs::remove_file(&small).unwrap();
+        assert!(matches!(r, FileBytes::Read(_)));
+        assert_eq!(&r[..], b"xyz");
+        assert!(read_file(&dir.join("rbpf-no-such-file")).is_err());
     }
 
     #[test]
