@@ -24,7 +24,7 @@ $1 == "parserss" { parserss = $2 }
 function med3(s,   a, k) { k = split(s, a, " "); asort_(a, k); return a[int((k + 1) / 2)] }
 function asort_(a, k,   i, j, t) { for (i = 2; i <= k; i++) for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t } }
 # User-space share: wall minus kernel time of the same run, the ratio taken round by round
-# (the kernel's XDP attach and detach on veth vary by 10 ms and more between runs).
+# (the XDP attach and detach on veth vary by 10 ms and more between runs in the kernel).
 function share(what, a, b,   r) {
     r = ur[a "/" b]
     printf "| %s | %.3f× (medians %s vs %s ms) | ≤ 0.25× | %s |\n", what, r, ms(um[a]), ms(um[b]), yes(r <= 0.25)

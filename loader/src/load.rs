@@ -194,10 +194,21 @@ pub struct Loaded {
 
 /// The running kernel's BTF, read once per process; types are decoded as relocations ask.
 pub fn kernel_btf() -> Result<Arc<Btf>> {
+    kernel_btf_for(&[])
+}
+
+/// [`kernel_btf`], announcing the names about to be looked up (the first call's names are
+/// the ones noted while the file is walked; see [`Btf::kernel_lazy_for`]).
+pub fn kernel_btf_for(names: &[String]) -> Result<Arc<Btf>> {
     static K: OnceLock<std::result::Result<Arc<Btf>, String>> = OnceLock::new();
-    K.get_or_init(|| Btf::kernel_lazy().map(Arc::new).map_err(|e| e.to_string()))
-        .clone()
-        .map_err(|e| LoadError::Btf(crate::btf::BtfError::Malformed(format!("kernel BTF: {e}"))))
+    K.get_or_init(|| {
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        Btf::kernel_lazy_for(&names)
+            .map(Arc::new)
+            .map_err(|e| e.to_string())
+    })
+    .clone()
+    .map_err(|e| LoadError::Btf(crate::btf::BtfError::Malformed(format!("kernel BTF: {e}"))))
 }
 
 fn has_core(obj: &Object) -> bool {
@@ -215,6 +226,36 @@ fn needs_kernel_btf(progs: &[&Program]) -> bool {
             Some(AttachKind::Trampoline | AttachKind::TpBtf)
         )
     })
+}
+
+/// The names loading `progs` will look up in the kernel's BTF: the CO-RE root types (by
+/// essential name, `task_struct___old` -> `task_struct`) and the fentry/fexit/LSM and BTF
+/// tracepoint targets.
+fn kernel_names(obj: &Object, progs: &[&Program]) -> Vec<String> {
+    let mut names = Vec::new();
+    if let (Some(ext), Some(btf)) = (&obj.btf_ext, &obj.btf) {
+        for rec in ext.core_relos.iter().flat_map(|r| r.records.iter()) {
+            if rec.kind != crate::btf::core::relo::TYPE_ID_LOCAL {
+                names.push(crate::btf::spec::essential(btf.name(rec.type_id)).to_string());
+            }
+        }
+    }
+    for p in progs {
+        let (Some(d), Some(arg)) = (p.def, p.attach_arg.as_deref()) else {
+            continue;
+        };
+        match d.attach {
+            AttachKind::Trampoline if d.prog_type == prog_type::LSM => {
+                names.push(format!("bpf_lsm_{arg}"))
+            }
+            AttachKind::Trampoline => names.push(arg.to_string()),
+            AttachKind::TpBtf => names.push(format!("btf_trace_{arg}")),
+            _ => {}
+        }
+    }
+    names.sort();
+    names.dedup();
+    names
 }
 
 fn say_kernel_btf(ex: &Explainer, k: &Btf) {
@@ -318,7 +359,7 @@ pub fn load(obj: &Object, opts: &LoadOptions) -> Result<Loaded> {
         )));
     }
     let kbtf = if needs_kernel_btf(&progs) || (has_core && !core_by_kernel) {
-        let k = kernel_btf()?;
+        let k = kernel_btf_for(&kernel_names(obj, &progs))?;
         say_kernel_btf(&ex, &k);
         Some(k)
     } else {

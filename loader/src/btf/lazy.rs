@@ -1,9 +1,13 @@
 //! The kernel's BTF without decoding all of it. Loading one object asks for a few hundred
 //! of vmlinux's ~130k types (CO-RE candidates by name, their members, what those refer to),
-//! so [`Btf::kernel_lazy`] maps the file, walks the type section once to note where each
-//! record starts (checking every length), and decodes and checks a type the first time it
-//! is asked for. Names are found by searching the string section for `name\0`, then the
-//! types whose name offset is one of the places found: no index over every name.
+//! so [`Btf::kernel_lazy`] maps the file, walks the type section once (checking every
+//! length) and decodes and checks a type the first time it is asked for. The walk keeps
+//! only where every 8th record starts (a type's record is then at most 7 steps from a
+//! mark), and the ids of the names announced before it ([`Btf::kernel_lazy_for`]: the
+//! CO-RE root types and attach targets of the object being loaded), found by searching the
+//! string section for `name\0` and comparing each record's name offset with the places
+//! found. A name not announced costs one more walk, which notes every record's name
+//! offset for the lookups after it: no index over every name unless one is needed.
 
 use super::parse::{check_type, decode_one, header, Reader};
 use super::{kind, Btf, BtfError, Kind, Result, Type};
@@ -15,15 +19,21 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 /// Decoded types are kept in chunks of this many ids, allocated when first touched.
 const CHUNK: usize = 256;
+/// Every MARK-th record's offset is kept.
+const MARK: usize = 8;
 
 pub(super) struct Lazy {
     data: FileBytes,
     types: Range<usize>,
     strings: Range<usize>,
-    /// Where type `id`'s record starts in the type section: `offsets[id - 1]`.
-    offsets: Words,
-    /// Type `id`'s name offset, `name_offs[id - 1]`: a dense array to scan for a name.
-    name_offs: Words,
+    /// Number of types, void excluded.
+    count: usize,
+    /// Where type `id`'s record starts in the type section, for `(id - 1) % MARK == 0`:
+    /// `marks[(id - 1) / MARK]`.
+    marks: Vec<u32>,
+    /// Every type's name offset, `name_offs[id - 1]`: made by a second walk when a name
+    /// that was not announced is looked up, then scanned for each such name.
+    name_offs: OnceLock<std::result::Result<Words, String>>,
     chunks: Vec<OnceLock<Box<[OnceLock<Type>]>>>,
     /// Ids by name, for names already asked for.
     found: Mutex<HashMap<String, Vec<u32>>>,
@@ -32,7 +42,7 @@ pub(super) struct Lazy {
 impl std::fmt::Debug for Lazy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Lazy")
-            .field("types", &(self.offsets.len() + 1))
+            .field("types", &(self.count + 1))
             .field("string_bytes", &self.strings.len())
             .finish()
     }
@@ -91,8 +101,51 @@ fn u32_at(b: &[u8], off: usize) -> Option<u32> {
     Some(u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
 }
 
+/// One step of the walk: the record at `off` (type `id`) and where the next one starts,
+/// every length checked.
+#[inline(always)]
+fn step(sec: &[u8], off: usize, id: u32) -> Result<(u32, usize)> {
+    // One bounds check for the 12-byte common header: name_off, info, size/type.
+    let Some(h) = sec.get(off..off + 12) else {
+        return Err(BtfError::Truncated {
+            what: "type record",
+            offset: off,
+            need: 12,
+            have: sec.len() - off,
+        });
+    };
+    let name_off = u32::from_le_bytes([h[0], h[1], h[2], h[3]]);
+    let info = u32::from_le_bytes([h[4], h[5], h[6], h[7]]);
+    let k = ((info >> 24) & 0x1f) as u8;
+    let vlen = (info & 0xffff) as usize;
+    let end = off + 12 + trailer_len(id, k, vlen)?;
+    if end > sec.len() {
+        return Err(BtfError::Malformed(format!(
+            "type id {id} ({}): {vlen} entries need {} bytes at type-section offset {}, {} left",
+            kind::name(k),
+            end - off - 12,
+            off + 12,
+            sec.len().saturating_sub(off + 12)
+        )));
+    }
+    Ok((name_off, end))
+}
+
+/// Where `name\0` is in `strs` (a name may also be the tail of a longer string), 0 left out:
+/// exactly the name offsets that read as `name`.
+fn places(strs: &[u8], name: &str) -> Vec<u32> {
+    let mut needle = Vec::with_capacity(name.len() + 1);
+    needle.extend_from_slice(name.as_bytes());
+    needle.push(0);
+    memchr::memmem::find_iter(strs, &needle)
+        .map(|o| o as u32)
+        // As the eager index does: a type without a name (offset 0) is not named "".
+        .filter(|&o| o != 0)
+        .collect()
+}
+
 impl Lazy {
-    fn new(data: FileBytes) -> Result<Lazy> {
+    fn new(data: FileBytes, announced: &[&str]) -> Result<Lazy> {
         let (types, strings) = {
             let (_, t, s) = header(&data)?;
             let base = data.as_ptr() as usize;
@@ -113,76 +166,110 @@ impl Lazy {
                 "string section does not end with a NUL byte".to_string(),
             ));
         }
+        // The announced names: where each is in the string section.
+        let mut found: HashMap<String, Vec<u32>> = HashMap::new();
+        let mut wanted: Vec<(u32, usize)> = Vec::new();
+        let mut names: Vec<String> = Vec::new();
+        for name in announced {
+            if names.iter().any(|n| n == name) {
+                continue;
+            }
+            for at in places(strs, name) {
+                wanted.push((at, names.len()));
+            }
+            names.push(name.to_string());
+        }
+        // A record's name offset is compared with the places only when its bit (name offset
+        // mod 64) is set here: one test for most records.
+        let bloom = wanted.iter().fold(0u64, |b, (at, _)| b | 1 << (at & 63));
+        let mut hits: Vec<Vec<u32>> = vec![Vec::new(); names.len()];
         let sec = &data[types.clone()];
         // The smallest record is 12 bytes: an upper bound on the count, for one reserve.
-        let cap = sec.len() / 12;
-        let room =
-            |e: std::io::Error| BtfError::Malformed(format!("no memory for {cap} types: {e}"));
-        let mut offsets = Words::with_capacity(cap).map_err(room)?;
-        let mut name_offs = Words::with_capacity(cap).map_err(room)?;
+        let mut marks = Vec::with_capacity(sec.len() / 12 / MARK + 1);
         let mut off = 0usize;
+        let mut count = 0usize;
         while off < sec.len() {
-            let id = offsets.len() as u32 + 1;
-            // One bounds check for the 12-byte common header: name_off, info, size/type.
-            let Some(h) = sec.get(off..off + 12) else {
-                return Err(BtfError::Truncated {
-                    what: "type record",
-                    offset: off,
-                    need: 12,
-                    have: sec.len() - off,
-                });
-            };
-            let name_off = u32::from_le_bytes([h[0], h[1], h[2], h[3]]);
-            let info = u32::from_le_bytes([h[4], h[5], h[6], h[7]]);
-            let k = ((info >> 24) & 0x1f) as u8;
-            let vlen = (info & 0xffff) as usize;
-            let end = off + 12 + trailer_len(id, k, vlen)?;
-            if end > sec.len() {
-                return Err(BtfError::Malformed(format!(
-                    "type id {id} ({}): {vlen} entries need {} bytes at type-section offset {}, {} left",
-                    kind::name(k),
-                    end - off - 12,
-                    off + 12,
-                    sec.len().saturating_sub(off + 12)
-                )));
+            let id = count as u32 + 1;
+            if count.is_multiple_of(MARK) {
+                marks.push(off as u32);
             }
-            // Within capacity: every record takes at least 12 bytes.
-            let _ = offsets.push(off as u32) && name_offs.push(name_off);
+            let (name_off, end) = step(sec, off, id)?;
+            if bloom >> (name_off & 63) & 1 != 0 {
+                for &(at, n) in &wanted {
+                    if at == name_off {
+                        hits[n].push(id);
+                    }
+                }
+            }
+            count += 1;
             off = end;
         }
-        let n = offsets.len() + 1;
-        let chunks = (0..n.div_ceil(CHUNK)).map(|_| OnceLock::new()).collect();
+        for (name, ids) in names.into_iter().zip(hits) {
+            found.insert(name, ids);
+        }
+        let chunks = (0..(count + 1).div_ceil(CHUNK))
+            .map(|_| OnceLock::new())
+            .collect();
         Ok(Lazy {
             data,
             types,
             strings,
-            offsets,
-            name_offs,
+            count,
+            marks,
+            name_offs: OnceLock::new(),
             chunks,
-            found: Mutex::new(HashMap::new()),
+            found: Mutex::new(found),
         })
     }
 
+    /// Every type's name offset, by a second walk (the first was checked, so this one
+    /// cannot fail on the same bytes; an error is kept, not panicked on).
+    fn name_offs(&self) -> std::result::Result<&Words, String> {
+        self.name_offs
+            .get_or_init(|| {
+                let sec = &self.data[self.types.clone()];
+                let mut w = Words::with_capacity(self.count).map_err(|e| e.to_string())?;
+                let mut off = 0usize;
+                for id in 1..=self.count as u32 {
+                    let (name_off, end) = step(sec, off, id).map_err(|e| e.to_string())?;
+                    w.push(name_off);
+                    off = end;
+                }
+                Ok(w)
+            })
+            .as_ref()
+            .map_err(|e| e.clone())
+    }
+
     pub(super) fn len(&self) -> usize {
-        self.offsets.len() + 1
+        self.count + 1
     }
 
     pub(super) fn strings(&self) -> &[u8] {
         &self.data[self.strings.clone()]
     }
 
+    /// Where type `id`'s record starts: from the mark before it, at most MARK - 1 steps.
     fn record(&self, id: u32) -> Option<usize> {
         let i = (id as usize).checked_sub(1)?;
-        self.offsets.as_slice().get(i).map(|&o| o as usize)
+        if i >= self.count {
+            return None;
+        }
+        let sec = &self.data[self.types.clone()];
+        let mut off = *self.marks.get(i / MARK)? as usize;
+        for n in (i - i % MARK)..i {
+            off = step(sec, off, n as u32 + 1).ok()?.1;
+        }
+        Some(off)
     }
 
     /// The name offset of type `id` (0 for void), without decoding it.
     pub(super) fn name_off(&self, id: u32) -> Option<u32> {
-        let i = (id as usize).checked_sub(1);
-        match i {
-            None => Some(0),
-            Some(i) => self.name_offs.as_slice().get(i).copied(),
+        if id == 0 {
+            return Some(0);
         }
+        let off = self.record(id)?;
+        u32_at(&self.data[self.types.clone()], off)
     }
 
     /// The `BTF_KIND_*` of type `id`, without decoding it (`UNKN` for void or a bad id).
@@ -234,22 +321,19 @@ impl Lazy {
                 return ids.clone();
             }
         }
-        let mut needle = Vec::with_capacity(name.len() + 1);
-        needle.extend_from_slice(name.as_bytes());
-        needle.push(0);
-        // Every place the string section holds `name\0`: exactly the name offsets that
-        // read as `name` (a name may start inside a longer string).
-        let mut at: Vec<u32> = memchr::memmem::find_iter(self.strings(), &needle)
-            .map(|o| o as u32)
-            .collect();
-        // As the eager index does: a type without a name (offset 0) is not named "".
-        at.retain(|&o| o != 0);
+        let at = places(self.strings(), name);
         let mut ids = Vec::new();
         // Usually one place (vmlinux's strings are deduplicated); a few more when the name
         // is also the tail of a longer string. For each, blocks of 64 offsets are compared
         // at once (the compiler makes that SIMD) and only a block with a hit is looked into.
+        let name_offs = match (at.is_empty(), self.name_offs()) {
+            (true, _) => &[][..],
+            (false, Ok(w)) => w.as_slice(),
+            // Unreachable for bytes the first walk accepted; found nothing rather than panic.
+            (false, Err(_)) => &[][..],
+        };
         for &one in &at {
-            for (b, block) in self.name_offs.as_slice().chunks(64).enumerate() {
+            for (b, block) in name_offs.chunks(64).enumerate() {
                 if block.iter().fold(false, |hit, &no| hit | (no == one)) {
                     let first = b * 64 + 1;
                     ids.extend(
@@ -281,17 +365,29 @@ impl Btf {
     /// `types` and `strings` stay empty; ask through [`Btf::get`], [`Btf::name`],
     /// [`Btf::find_by_name`] and the other methods, which work the same on either kind.
     pub fn kernel_lazy() -> Result<Btf> {
-        Self::from_file_lazy(Path::new("/sys/kernel/btf/vmlinux"))
+        Self::kernel_lazy_for(&[])
+    }
+
+    /// [`Btf::kernel_lazy`], with the names about to be looked up announced: their ids are
+    /// noted during the one walk the open makes anyway (other names still work, at the
+    /// price of a second walk).
+    pub fn kernel_lazy_for(names: &[&str]) -> Result<Btf> {
+        Self::from_file_lazy_for(Path::new("/sys/kernel/btf/vmlinux"), names)
     }
 
     /// A BTF file, decoded lazily (see [`Btf::kernel_lazy`]).
     pub fn from_file_lazy(path: &Path) -> Result<Btf> {
+        Self::from_file_lazy_for(path, &[])
+    }
+
+    /// A BTF file, decoded lazily, `names` announced (see [`Btf::kernel_lazy_for`]).
+    pub fn from_file_lazy_for(path: &Path, names: &[&str]) -> Result<Btf> {
         let data = read_btf_file(path).map_err(|source| BtfError::Io {
             path: path.display().to_string(),
             source,
         })?;
         Ok(Btf {
-            lazy: Some(Arc::new(Lazy::new(data)?)),
+            lazy: Some(Arc::new(Lazy::new(data, names)?)),
             ..Default::default()
         })
     }
@@ -364,6 +460,46 @@ mod tests {
             assert_eq!(a, b, "ids named '{n}'");
             // Asked twice: the cached answer is the same.
             assert_eq!(b, lazy.find_all_by_name(n).collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn announced_names_are_found_in_the_first_walk_as_the_index_finds_them() {
+        let Some((eager, _)) = both() else { return };
+        let mut names: Vec<String> = (1..eager.len() as u32)
+            .step_by(331)
+            .map(|id| eager.name(id).to_string())
+            .collect();
+        names.extend(
+            [
+                "",
+                "task_struct",
+                "int",
+                "no_such_type_anywhere",
+                "xdp_md",
+                "task_struct",
+            ]
+            .map(String::from),
+        );
+        let announced: Vec<&str> = names.iter().map(String::as_str).collect();
+        let lazy = Btf::kernel_lazy_for(&announced).unwrap();
+        let l = lazy.lazy.as_ref().unwrap();
+        for n in &names {
+            let a: Vec<u32> = eager.find_all_by_name(n).collect();
+            let b: Vec<u32> = lazy.find_all_by_name(n).collect();
+            assert_eq!(a, b, "ids named '{n}'");
+        }
+        assert!(
+            l.name_offs.get().is_none(),
+            "announced names needed no second walk"
+        );
+        // A name not announced takes the second walk, and is found all the same.
+        let a: Vec<u32> = eager.find_all_by_name("sk_buff").collect();
+        assert_eq!(a, lazy.find_all_by_name("sk_buff").collect::<Vec<_>>());
+        assert!(l.name_offs.get().is_some());
+        // Records are found from the marks: every id, also those between two marks.
+        for id in (0..eager.len() as u32 + 2).step_by(13) {
+            assert_eq!(eager.get(id).ok(), lazy.get(id).ok(), "type id {id}");
         }
     }
 
@@ -462,7 +598,7 @@ mod tests {
         };
         for cut in [0, 7, 24, 1000, data.len() / 2, data.len() - 1] {
             assert!(
-                Lazy::new(FileBytes::Read(data[..cut].to_vec())).is_err(),
+                Lazy::new(FileBytes::Read(data[..cut].to_vec()), &["task_struct"]).is_err(),
                 "cut at {cut}"
             );
         }
@@ -471,13 +607,13 @@ mod tests {
         let rec = h.hdr_len as usize + h.type_off as usize;
         let mut bad = data.clone();
         bad[rec..rec + 4].copy_from_slice(&u32::MAX.to_le_bytes());
-        let l = Lazy::new(FileBytes::Read(bad)).unwrap();
+        let l = Lazy::new(FileBytes::Read(bad), &[]).unwrap();
         assert!(l.get(1).is_err());
         assert!(l.get(2).is_ok());
         assert!(l.get(l.len() as u32).is_err());
         // An unknown kind in type 1 is refused when the records are walked.
         let mut bad = data.clone();
         bad[rec + 7] = 0x1f;
-        assert!(Lazy::new(FileBytes::Read(bad)).is_err());
+        assert!(Lazy::new(FileBytes::Read(bad), &[]).is_err());
     }
 }
