@@ -29,7 +29,7 @@ function share(what, a, b,   r) {
     r = ur[a "/" b]
     printf "| %s | %.3f× (medians %s vs %s ms) | ≤ 0.25× | %s |\n", what, r, ms(um[a]), ms(um[b]), yes(r <= 0.25)
 }
-function procs(j) { return (j ~ /xdp_(cls|count)$/ && j ~ /^rbpf/) ? 2 : 1 }
+function procs(j) { return (j ~ /xdp_(cls|count)(_kcore)?$/ && j ~ /^rbpf/) ? 2 : 1 }
 END {
     printf "Run %s, kernel %s, %d cores shared with other work (medians; IQR = quartiles).\n\n", date, kernel, cores
     print "### Single operations (each a fresh process, as a user runs it)\n"
@@ -53,10 +53,11 @@ END {
     printf "| load-only, `--core kernel`: xdp_count vs bpftool / core_task vs bpftool / core_task vs aya | %.2f× / %.2f× / %.2f× | ≤ 0.8× / 0.4× / 0.4× | %s |\n", rr["rbpf_load_count_kcore/bpftool_load_count"], rr["rbpf_core_kcore/bpftool_core"], rr["rbpf_core_kcore/aya_core"], yes(rr["rbpf_load_count_kcore/bpftool_load_count"] <= 0.8 && rr["rbpf_core_kcore/bpftool_core"] <= 0.4 && rr["rbpf_core_kcore/aya_core"] <= 0.4)
     printf "| tc attach vs `tc filter add ... bpf da obj` | %.2f× | ≤ 0.5× | %s |\n", rr["rbpf_tc/tc_tc"], yes(rr["rbpf_tc/tc_tc"] <= 0.5)
     share("XDP load+attach+detach, user-space share (wall - kernel) vs `ip link set xdp obj` (xdp_count)", "rbpf_xdp_count", "ip_xdp_count")
+    share("XDP load+attach+detach, user-space share, `--core kernel` vs `ip link set xdp obj` (xdp_count)", "rbpf_xdp_count_kcore", "ip_xdp_count")
     share("XDP tail-call classifier, user-space share vs `bpftool prog loadall` + `ip link set xdp pinned`", "rbpf_xdp_cls", "bpftool_ip_xdp_cls")
     printf "| XDP wall time, classifier vs bpftool + ip / xdp_count vs ip | %.2f× / %.2f× | (for scale) | |\n", rr["rbpf_xdp_cls/bpftool_ip_xdp_cls"], rr["rbpf_xdp_count/ip_xdp_count"]
-    split("rbpf_xdp_cls rbpf_xdp_count rbpf_tc rbpf_load_cls rbpf_load_count rbpf_core rbpf_load_count_kcore rbpf_core_kcore", ours, " ")
-    for (i = 1; i <= 8; i++) {
+    split("rbpf_xdp_cls rbpf_xdp_count rbpf_xdp_count_kcore rbpf_tc rbpf_load_cls rbpf_load_count rbpf_core rbpf_load_count_kcore rbpf_core_kcore", ours, " ")
+    for (i = 1; i <= 9; i++) {
         j = ours[i]; fl = procs(j) * med["noop"] + kt[j]
         printf "| %s wall vs floor (%d × no-op start %s ms + kernel %s ms = %s ms) | %.2f× | ≤ 1.5× | %s |\n", j, procs(j), ms(med["noop"]), ms(kt[j]), ms(fl), med[j] / fl, yes(med[j] / fl <= 1.5)
     }
@@ -78,7 +79,7 @@ END {
         t = med["tc_batch_" m]; l = med["rbpf_lib_" m]; c = med["rbpf_cli_" m]
         printf "| %d | %s | %s | %s | %.2f× | %.2f× | %s / %s / %s | %s / %s / %s |\n", m, ms(t), ms(l), ms(c), rr["rbpf_lib_" m "/tc_batch_" m], rr["rbpf_cli_" m "/tc_batch_" m], ms(t / m), ms(l / m), ms(c / m), mb(rss["tc_batch_" m]), mb(rss["rbpf_lib_" m]), mb(rss["rbpf_cli_" m])
     }
-    print "\n### Event drain (4000 events per round made by BPF_PROG_TEST_RUN, drained with no loss; median of 200 rounds, median of 3 runs)\n"
+    print "\n### Event drain (4000 events per round made by BPF_PROG_TEST_RUN, drained with no loss; median of 200 rounds, median of 5 runs)\n"
     print "| reader | ours M events/s | libbpf M events/s | ours / libbpf | peak RSS MB ours / libbpf |"
     print "|---|---|---|---|---|"
     for (k = 1; k <= 2; k++) {

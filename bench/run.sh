@@ -100,6 +100,9 @@ run rm -rf $PIN/cls
 job rbpf_xdp_count
 run $RBPF $CNT --sec xdp --dev $DA
 run $RBPF detach --dev $DA --xdp
+job rbpf_xdp_count_kcore
+run $RBPF $CNT --sec xdp --dev $DA --core kernel
+run $RBPF detach --dev $DA --xdp
 job ip_xdp_count
 run ip link set dev $DA xdp obj $CNT sec xdp
 run ip link set dev $DA xdp off
@@ -147,6 +150,7 @@ run $RBPF inspect $CORE
 ratio rbpf_xdp_cls bpftool_ip_xdp_cls
 ratio rbpf_xdp_count ip_xdp_count
 ratio rbpf_xdp_count bpftool_ip_xdp_count
+ratio rbpf_xdp_count_kcore ip_xdp_count
 ratio rbpf_tc tc_tc
 ratio rbpf_load_cls bpftool_load_cls
 ratio rbpf_load_count bpftool_load_count
@@ -171,9 +175,9 @@ for f in 2:open 5:find; do
 done >>"$OUT/kbtf.txt"
 /usr/bin/time -f "rss %M" -o "$OUT/kbtf.rss" "$BENCH" kbtf 1 >/dev/null
 
-say "event drain: 4000 events per round, 200 rounds, ours and libbpf alternately, 3 times"
+say "event drain: 4000 events per round, 200 rounds, ours and libbpf alternately, 5 times"
 : >"$OUT/drain.txt"
-for i in 1 2 3; do
+for i in 1 2 3 4 5; do
     for who in rbpf libbpf; do
         bin=$BENCH && [ $who = libbpf ] && bin=$OUT/drain
         [ $who = rbpf ] && sub=(drain) || sub=()
