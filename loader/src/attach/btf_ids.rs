@@ -9,8 +9,9 @@ use std::os::fd::{AsFd, BorrowedFd};
 
 const VMLINUX: &str = "/sys/kernel/btf/vmlinux";
 
-fn kernel_btf() -> Result<Btf> {
-    Btf::kernel().map_err(|source| AttachError::Btf {
+/// The kernel's BTF, walked once with `name` looked for on the way (nothing decoded whole).
+fn kernel_btf(name: &str) -> Result<Btf> {
+    Btf::kernel_lazy_for(&[name]).map_err(|source| AttachError::Btf {
         btf: VMLINUX.into(),
         source,
     })
@@ -23,7 +24,7 @@ fn find(btf: &Btf, want: u8, name: &str) -> Option<u32> {
 /// The BTF id of kernel function `name` (a FUNC in vmlinux BTF): the attach_btf_id of an
 /// fentry/fexit/fmod_ret program on it.
 pub fn kernel_func_btf_id(name: &str) -> Result<u32> {
-    let btf = kernel_btf()?;
+    let btf = kernel_btf(name)?;
     find(&btf, kind::FUNC, name).ok_or_else(|| AttachError::NoSuchFunc {
         func: name.into(),
         btf: format!("kernel BTF ({VMLINUX})"),
@@ -32,8 +33,8 @@ pub fn kernel_func_btf_id(name: &str) -> Result<u32> {
 
 /// The BTF id of raw tracepoint `tp` for tp_btf programs: the typedef `btf_trace_<tp>`.
 pub fn kernel_tp_btf_id(tp: &str) -> Result<u32> {
-    let btf = kernel_btf()?;
     let typedef = format!("btf_trace_{tp}");
+    let btf = kernel_btf(&typedef)?;
     find(&btf, kind::TYPEDEF, &typedef).ok_or_else(|| AttachError::NoSuchFunc {
         func: typedef,
         btf: format!("kernel BTF ({VMLINUX}): no raw tracepoint '{tp}'"),
