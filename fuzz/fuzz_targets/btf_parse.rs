@@ -22,7 +22,32 @@ fn split(data: &[u8]) -> (&[u8], Option<&[u8]>) {
 
 fuzz_target!(|data: &[u8]| {
     let (btf_bytes, ext_bytes) = split(data);
-    let Ok(btf) = Btf::parse(btf_bytes) else {
+    let eager = Btf::parse(btf_bytes);
+    // The lazy parser (how the kernel's BTF is read for loading) on the same bytes, with a
+    // few names announced: it must not panic, and where the eager parser accepts the blob
+    // it must give the same types and the same ids by name, announced or not.
+    let names: Vec<String> = match &eager {
+        Ok(b) => (1..b.len().min(6) as u32).map(|id| b.name(id).to_string()).collect(),
+        Err(_) => vec!["int".into()],
+    };
+    let announced: Vec<&str> = names.iter().take(3).map(String::as_str).collect();
+    if let Ok(lazy) = Btf::parse_lazy(btf_bytes, &announced) {
+        for id in 0..lazy.len() as u32 + 1 {
+            let got = lazy.get(id).ok();
+            if let Ok(b) = &eager {
+                assert_eq!(got, b.get(id).ok(), "lazy type {id}");
+            }
+        }
+        for n in &names {
+            let ids: Vec<u32> = lazy.find_all_by_name(n).collect();
+            if let Ok(b) = &eager {
+                assert_eq!(ids, b.find_all_by_name(n).collect::<Vec<_>>(), "ids named {n}");
+            }
+        }
+    } else {
+        assert!(eager.is_err(), "the lazy parser refused what the eager one accepts");
+    }
+    let Ok(btf) = eager else {
         return;
     };
     // What users of a parsed BTF do with it must not panic either: sizes, names, and map

@@ -375,6 +375,15 @@ impl Btf {
         Self::from_file_lazy_for(Path::new("/sys/kernel/btf/vmlinux"), names)
     }
 
+    /// BTF bytes decoded lazily, `names` announced, as [`Btf::kernel_lazy_for`] reads the
+    /// kernel's (for tests and fuzzing of that parser; the bytes are copied).
+    pub fn parse_lazy(bytes: &[u8], names: &[&str]) -> Result<Btf> {
+        Ok(Btf {
+            lazy: Some(Arc::new(Lazy::new(FileBytes::Read(bytes.to_vec()), names)?)),
+            ..Default::default()
+        })
+    }
+
     /// A BTF file, decoded lazily (see [`Btf::kernel_lazy`]).
     pub fn from_file_lazy(path: &Path) -> Result<Btf> {
         Self::from_file_lazy_for(path, &[])
