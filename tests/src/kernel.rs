@@ -159,3 +159,26 @@ pub fn map_fd<'a>(l: &'a loader::load::Loaded, name: &str) -> BorrowedFd<'a> {
         .fd
         .as_fd()
 }
+
+/// Run core_task (bpf-src/core_task.bpf.c) once on this thread and check what it read
+/// through its CO-RE relocations: this thread's id, the process's, the parent's, the
+/// thread's name.
+pub fn check_core_task(l: &loader::load::Loaded) {
+    // raw_tp programs run with an args array as context and no packet.
+    let ctx = [0u8; 16];
+    let tid = nix::unistd::gettid().as_raw() as u32;
+    sys::prog_test_run(prog_fd(l, "core_task"), &[], &ctx, 0).expect("test run");
+    let seen = value0(map_fd(l, ".bss"));
+    let u32_at = |o: usize| u32::from_le_bytes(seen[o..o + 4].try_into().expect("4"));
+    assert_eq!(u32_at(0), tid, "pid (thread id)");
+    assert_eq!(u32_at(4), std::process::id(), "tgid");
+    assert_eq!(
+        u32_at(8),
+        nix::unistd::getppid().as_raw() as u32,
+        "real_parent->tgid"
+    );
+    let comm = std::fs::read_to_string(format!("/proc/self/task/{tid}/comm")).expect("comm");
+    let got = &seen[12..28];
+    let end = got.iter().position(|&c| c == 0).unwrap_or(16);
+    assert_eq!(String::from_utf8_lossy(&got[..end]), comm.trim_end());
+}

@@ -6,7 +6,7 @@
 
 use loader::load::{self, CoreMode, LoadOptions, Loaded};
 use loader::obj::Object;
-use rbpf_tests::kernel::{drop_and_check, map_fd, prog_fd, value0};
+use rbpf_tests::kernel::{check_core_task, drop_and_check};
 use rbpf_tests::{all_bpf_objs, bpf_obj, require_priv, run};
 use std::os::fd::AsFd;
 
@@ -117,18 +117,7 @@ fn kernel_core_reads_the_calling_task() {
     let l = load_with(&obj, CoreMode::Kernel);
     let p = &l.programs[0];
     assert!(p.core_by_kernel && p.core_relos > 0, "{p:?}");
-    let ctx = [0u8; 16];
-    let tid = nix::unistd::gettid().as_raw() as u32;
-    loader::sys::prog_test_run(prog_fd(&l, "core_task"), &[], &ctx, 0).expect("test run");
-    let seen = value0(map_fd(&l, ".bss"));
-    let u32_at = |o: usize| u32::from_le_bytes(seen[o..o + 4].try_into().expect("4"));
-    assert_eq!(u32_at(0), tid, "pid (thread id)");
-    assert_eq!(u32_at(4), std::process::id(), "tgid");
-    assert_eq!(
-        u32_at(8),
-        nix::unistd::getppid().as_raw() as u32,
-        "real_parent->tgid"
-    );
+    check_core_task(&l);
     drop_and_check(l);
 }
 

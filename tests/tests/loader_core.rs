@@ -3,7 +3,9 @@
 
 use loader::load::{self, LoadError, LoadOptions, Loaded};
 use loader::obj::Object;
-use rbpf_tests::kernel::{array_u64, drop_and_check, frame, map_fd, prog_fd, test_run, value0};
+use rbpf_tests::kernel::{
+    array_u64, check_core_task, drop_and_check, frame, map_fd, prog_fd, test_run, value0,
+};
 use rbpf_tests::{all_bpf_objs, bpf_obj, require_priv, run};
 use std::collections::BTreeSet;
 
@@ -269,23 +271,7 @@ fn core_reads_the_calling_task() {
     require_priv!();
     let obj = open("core_task");
     let l = load_all(&obj);
-    // raw_tp programs run with an args array as context and no packet.
-    let ctx = [0u8; 16];
-    let tid = nix::unistd::gettid().as_raw() as u32;
-    loader::sys::prog_test_run(prog_fd(&l, "core_task"), &[], &ctx, 0).expect("test run");
-    let seen = value0(map_fd(&l, ".bss"));
-    let u32_at = |o: usize| u32::from_le_bytes(seen[o..o + 4].try_into().expect("4"));
-    assert_eq!(u32_at(0), tid, "pid (thread id)");
-    assert_eq!(u32_at(4), std::process::id(), "tgid");
-    assert_eq!(
-        u32_at(8),
-        nix::unistd::getppid().as_raw() as u32,
-        "real_parent->tgid"
-    );
-    let comm = std::fs::read_to_string(format!("/proc/self/task/{tid}/comm")).expect("comm");
-    let got = &seen[12..28];
-    let end = got.iter().position(|&c| c == 0).unwrap_or(16);
-    assert_eq!(String::from_utf8_lossy(&got[..end]), comm.trim_end());
+    check_core_task(&l);
     drop_and_check(l);
 }
 
