@@ -2,7 +2,8 @@
 # usage: run-vm.sh KERNEL INITRD GUEST_SCRIPT [SHARE_DIR]   (KERNEL: vmlinuz or vmlinux)
 # Boots the kernel under QEMU, runs GUEST_SCRIPT (a path inside the guest) and exits with
 # its exit code, or 99 when the guest never reported one (crash, panic, timeout).
-# env: VM_ACCEL=tcg|kvm (tcg), VM_CPU (TCG's -cpu, max), VM_MEM (1G), VM_SMP (2), VM_TIMEOUT (seconds, 600),
+# env: VM_ACCEL=tcg|kvm (tcg), VM_TCG_THREAD=single|multi (single), VM_CPU (TCG's -cpu, max),
+#      VM_MEM (1G), VM_SMP (2), VM_TIMEOUT (seconds, 600),
 #      HOSTROOT=1 (also share the host's / read-only, mounted at /host), VM_APPEND (more
 #      kernel command line words).
 # SHARE_DIR is mounted read-write at /mnt in the guest (and at its own path under /host).
@@ -12,7 +13,12 @@ kernel=$1 initrd=$2 cmd=$3 share=${4:-}
 accel=${VM_ACCEL:-tcg}
 args=(-kernel "$kernel" -initrd "$initrd" -m "${VM_MEM:-1G}" -smp "${VM_SMP:-2}"
 	-nographic -vga none -nic none -no-reboot)
-if [ "$accel" = tcg ]; then args+=(-accel tcg,thread=multi -cpu "${VM_CPU:-max}"); else args+=(-accel kvm -cpu host); fi
+# TCG runs the vCPUs on one host thread (VM_TCG_THREAD=single) by default: with one thread
+# per vCPU, a vCPU can still run code another one has just patched (the kernel enables a
+# tracepoint by writing an int3, then the new instruction, with IPIs between), and a guest
+# died of it: "Oops: int3" in syscall_trace_enter while a test attached to sys_enter and
+# another thread made system calls (6.12, CI run of 2026-11-22).
+if [ "$accel" = tcg ]; then args+=(-accel "tcg,thread=${VM_TCG_THREAD:-single}" -cpu "${VM_CPU:-max}"); else args+=(-accel kvm -cpu host); fi
 [ -n "$share" ] && args+=(-virtfs "local,path=$share,mount_tag=host0,security_model=none,id=host0")
 [ -n "${HOSTROOT:-}" ] && args+=(-virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap,id=hostroot")
 # The kernel command line splits on spaces: the guest command is one script path.
