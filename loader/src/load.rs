@@ -139,8 +139,8 @@ pub struct LoadOptions {
     pub core: CoreMode,
 }
 
-/// Who resolves a program's CO-RE relocations.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Who resolves a program's CO-RE relocations (also the CLI's `--core user|kernel`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum CoreMode {
     /// We do, against `/sys/kernel/btf/vmlinux` (mapped, walked once, decoded as needed),
     /// and can say for each record what it became (--explain, inspect).

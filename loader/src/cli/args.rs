@@ -154,25 +154,8 @@ pub struct AttachArgs {
     pub verbose: bool,
     /// Who resolves CO-RE relocations: rbpf-load against /sys/kernel/btf/vmlinux (user),
     /// or the kernel while it verifies the program (kernel, Linux 5.17+).
-    #[arg(long, value_enum, default_value = "user", value_name = "WHO")]
-    pub core: CoreBy,
-}
-
-/// `--core`: who resolves CO-RE relocations.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum CoreBy {
-    #[default]
-    User,
-    Kernel,
-}
-
-impl From<CoreBy> for crate::load::CoreMode {
-    fn from(c: CoreBy) -> Self {
-        match c {
-            CoreBy::User => crate::load::CoreMode::User,
-            CoreBy::Kernel => crate::load::CoreMode::Kernel,
-        }
-    }
+    #[arg(long, value_enum, default_value = "user", value_name = "WHO", hide_possible_values = true)]
+    pub core: crate::load::CoreMode,
 }
 
 #[derive(Args, Debug)]
@@ -194,8 +177,8 @@ pub struct LoadArgs {
     #[arg(short = 'v', long)]
     pub verbose: bool,
     /// Who resolves CO-RE relocations: rbpf-load (user) or the kernel (kernel).
-    #[arg(long, value_enum, default_value = "user", value_name = "WHO")]
-    pub core: CoreBy,
+    #[arg(long, value_enum, default_value = "user", value_name = "WHO", hide_possible_values = true)]
+    pub core: crate::load::CoreMode,
 }
 
 #[derive(Args, Debug)]

@@ -133,7 +133,7 @@ pub fn run(a: &AttachArgs, netns: Option<&str>) -> CliResult {
     let mut opts = LoadOptions {
         type_hint: hook_hint(a),
         log_level: if a.verbose { 2 } else { 1 },
-        core: a.core.into(),
+        core: a.core,
         explain: a
             .explain
             .then(|| Box::new(|s: &str| explain_line!("{s}")) as load::Narrator),

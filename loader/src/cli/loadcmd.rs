@@ -27,7 +27,7 @@ pub fn run(a: &LoadArgs) -> CliResult {
         only,
         type_hint: hint,
         log_level: if a.verbose { 2 } else { 1 },
-        core: a.core.into(),
+        core: a.core,
         explain: a
             .explain
             .then(|| Box::new(|s: &str| explain_line!("{s}")) as load::Narrator),
