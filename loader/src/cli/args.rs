@@ -154,7 +154,13 @@ pub struct AttachArgs {
     pub verbose: bool,
     /// Who resolves CO-RE relocations: rbpf-load against /sys/kernel/btf/vmlinux (user),
     /// or the kernel while it verifies the program (kernel, Linux 5.17+).
-    #[arg(long, value_enum, default_value = "user", value_name = "WHO", hide_possible_values = true)]
+    #[arg(
+        long,
+        value_enum,
+        default_value = "user",
+        value_name = "WHO",
+        hide_possible_values = true
+    )]
     pub core: crate::load::CoreMode,
 }
 
@@ -177,7 +183,13 @@ pub struct LoadArgs {
     #[arg(short = 'v', long)]
     pub verbose: bool,
     /// Who resolves CO-RE relocations: rbpf-load (user) or the kernel (kernel).
-    #[arg(long, value_enum, default_value = "user", value_name = "WHO", hide_possible_values = true)]
+    #[arg(
+        long,
+        value_enum,
+        default_value = "user",
+        value_name = "WHO",
+        hide_possible_values = true
+    )]
     pub core: crate::load::CoreMode,
 }
 
