@@ -98,16 +98,46 @@ impl RingBuf {
     /// first record still being written (busy); the next call continues there. Bounded, so
     /// a callback whose own actions produce records cannot keep it going for ever.
     pub fn read(&mut self, mut f: impl FnMut(&[u8])) -> Result<usize> {
-        let size = self.ring.data_size() as u64;
+        let quarter = self.ring.data_size() as u64 / 4;
         let mut cons = self.ring.consumer_pos();
-        let prod = self.ring.producer_pos();
-        let mut n = 0;
         // Only what was there when this read began: a callback that makes the program
         // produce more must not keep us here for ever.
+        let prod = self.ring.producer_pos();
+        let mut n = 0;
         while cons < prod {
+            // The space is freed a quarter of the ring at a time, not record by record:
+            // producers do not wait for it (a full ring makes them drop the record), and a
+            // release store in the record loop costs ~8% of the drain rate.
+            let (end, k, busy) = self.consume(cons, prod.min(cons + quarter), prod, &mut f)?;
+            n += k;
+            if end != cons {
+                self.ring.set_consumer_pos(end);
+            }
+            cons = end;
+            if busy {
+                break;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Hand over the records from `cons` until `stop` (the last one may end past it, not
+    /// past `prod`). Returns where it stopped, how many records were handed over, and
+    /// whether it met a record still being written.
+    #[inline(always)]
+    fn consume(
+        &mut self,
+        mut cons: u64,
+        stop: u64,
+        prod: u64,
+        f: &mut impl FnMut(&[u8]),
+    ) -> Result<(u64, usize, bool)> {
+        let size = self.ring.data_size() as u64;
+        let mut n = 0;
+        while cons < stop {
             let word = self.ring.header_len(cons);
             if word & BUSY_BIT != 0 {
-                break;
+                return Ok((cons, n, true));
             }
             let len = u64::from(word & !(BUSY_BIT | DISCARD_BIT));
             // The header and the data, rounded up to 8 bytes.
@@ -127,8 +157,8 @@ impl RingBuf {
             }
             if word & DISCARD_BIT == 0 {
                 // Lent straight from the ring: the kernel leaves it alone until the
-                // consumer position moves past it, below.
-                let lent = self.ring.with_record(cons + HDR, len as usize, &mut f);
+                // consumer position moves past it (in `read`, after this returns).
+                let lent = self.ring.with_record(cons + HDR, len as usize, &mut *f);
                 if lent.is_none() {
                     self.record.resize(len as usize, 0);
                     self.ring.copy_from(cons + HDR, &mut self.record);
@@ -137,9 +167,7 @@ impl RingBuf {
                 n += 1;
             }
             cons += total;
-            // Free the space now: the producer may be waiting for it.
-            self.ring.set_consumer_pos(cons);
         }
-        Ok(n)
+        Ok((cons, n, false))
     }
 }
