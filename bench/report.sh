@@ -31,7 +31,7 @@ function share(what, a, b,   r) {
     r = ur[a "/" b]
     printf "| %s | %.3f× (medians %s vs %s ms) | ≤ 0.25× | %s |\n", what, r, ms(um[a]), ms(um[b]), yes(r <= 0.25)
 }
-function procs(j) { return (j ~ /xdp_(cls|count)(_kcore)?$/ && j ~ /^rbpf/) ? 2 : 1 }
+function procs(j) { return (j ~ /xdp_(cls|count)(_ucore)?$/ && j ~ /^rbpf/) ? 2 : 1 }
 END {
     printf "Run %s, kernel %s, %d cores shared with other work (medians; IQR = quartiles).\n\n", date, kernel, cores
     print "### Single operations (each a fresh process, as a user runs it)\n"
@@ -52,13 +52,13 @@ END {
     printf "| load-only, no CO-RE: xdp_count vs `bpftool prog loadall` | %.2f× | ≤ 0.8× | %s |\n", rr["rbpf_load_count/bpftool_load_count"], yes(rr["rbpf_load_count/bpftool_load_count"] <= 0.8)
     printf "| load-only, CO-RE (core_task) vs `bpftool prog load` | %.2f× | ≤ 0.4× | %s |\n", rr["rbpf_core/bpftool_core"], yes(rr["rbpf_core/bpftool_core"] <= 0.4)
     printf "| load-only, CO-RE (core_task) vs aya | %.2f× | ≤ 0.4× | %s |\n", rr["rbpf_core/aya_core"], yes(rr["rbpf_core/aya_core"] <= 0.4)
-    printf "| load-only, `--core kernel`: xdp_count vs bpftool / core_task vs bpftool / core_task vs aya | %.2f× / %.2f× / %.2f× | ≤ 0.8× / 0.4× / 0.4× | %s |\n", rr["rbpf_load_count_kcore/bpftool_load_count"], rr["rbpf_core_kcore/bpftool_core"], rr["rbpf_core_kcore/aya_core"], yes(rr["rbpf_load_count_kcore/bpftool_load_count"] <= 0.8 && rr["rbpf_core_kcore/bpftool_core"] <= 0.4 && rr["rbpf_core_kcore/aya_core"] <= 0.4)
+    printf "| load-only, `--core user`: xdp_count vs bpftool / core_task vs bpftool / core_task vs aya | %.2f× / %.2f× / %.2f× | ≤ 0.8× / 0.4× / 0.4× | %s |\n", rr["rbpf_load_count_ucore/bpftool_load_count"], rr["rbpf_core_ucore/bpftool_core"], rr["rbpf_core_ucore/aya_core"], yes(rr["rbpf_load_count_ucore/bpftool_load_count"] <= 0.8 && rr["rbpf_core_ucore/bpftool_core"] <= 0.4 && rr["rbpf_core_ucore/aya_core"] <= 0.4)
     printf "| tc attach vs `tc filter add ... bpf da obj` | %.2f× | ≤ 0.5× | %s |\n", rr["rbpf_tc/tc_tc"], yes(rr["rbpf_tc/tc_tc"] <= 0.5)
     share("XDP load+attach+detach, user-space share (wall - kernel) vs `ip link set xdp obj` (xdp_count)", "rbpf_xdp_count", "ip_xdp_count")
-    share("XDP load+attach+detach, user-space share, `--core kernel` vs `ip link set xdp obj` (xdp_count)", "rbpf_xdp_count_kcore", "ip_xdp_count")
+    share("XDP load+attach+detach, user-space share, `--core user` vs `ip link set xdp obj` (xdp_count)", "rbpf_xdp_count_ucore", "ip_xdp_count")
     share("XDP tail-call classifier, user-space share vs `bpftool prog loadall` + `ip link set xdp pinned`", "rbpf_xdp_cls", "bpftool_ip_xdp_cls")
     printf "| XDP wall time, classifier vs bpftool + ip / xdp_count vs ip | %.2f× / %.2f× | (for scale) | |\n", rr["rbpf_xdp_cls/bpftool_ip_xdp_cls"], rr["rbpf_xdp_count/ip_xdp_count"]
-    split("rbpf_xdp_cls rbpf_xdp_count rbpf_xdp_count_kcore rbpf_tc rbpf_load_cls rbpf_load_count rbpf_core rbpf_load_count_kcore rbpf_core_kcore", ours, " ")
+    split("rbpf_xdp_cls rbpf_xdp_count rbpf_xdp_count_ucore rbpf_tc rbpf_load_cls rbpf_load_count rbpf_core rbpf_load_count_ucore rbpf_core_ucore", ours, " ")
     for (i = 1; i <= 9; i++) {
         j = ours[i]; fl = procs(j) * med["noop"] + kt[j]
         printf "| %s wall vs floor (%d × no-op start %s ms + kernel %s ms = %s ms) | %.2f× | ≤ 1.5× | %s |\n", j, procs(j), ms(med["noop"]), ms(kt[j]), ms(fl), med[j] / fl, yes(med[j] / fl <= 1.5)
@@ -71,7 +71,7 @@ END {
     }
     printf "| scale: library, 1000 interfaces vs `tc -batch` | %s | ≤ 0.5× | %s |\n", ("rbpf_lib_1000/tc_batch_1000" in rr) ? sprintf("%.2f×", rr["rbpf_lib_1000/tc_batch_1000"]) : "-", yes(rr["rbpf_lib_1000/tc_batch_1000"] != "" && rr["rbpf_lib_1000/tc_batch_1000"] <= 0.5)
     printf "| scale: CLI (a process per interface), 1000 interfaces vs `tc -batch` | %s | ≤ 0.5× | %s |\n", ("rbpf_cli_1000/tc_batch_1000" in rr) ? sprintf("%.2f×", rr["rbpf_cli_1000/tc_batch_1000"]) : "-", yes(rr["rbpf_cli_1000/tc_batch_1000"] != "" && rr["rbpf_cli_1000/tc_batch_1000"] <= 0.5)
-    printf "| peak RSS, CO-RE load | %s MB | ≤ 16 MB | %s |\n", mb(rss["rbpf_core"]), yes(rss["rbpf_core"] <= 16384)
+    printf "| peak RSS, CO-RE load (default / `--core user`) | %s / %s MB | ≤ 16 MB | %s |\n", mb(rss["rbpf_core"]), mb(rss["rbpf_core_ucore"]), yes(rss["rbpf_core"] <= 16384 && rss["rbpf_core_ucore"] <= 16384)
     print "\n### Scale: one tc program on N veth interfaces (clsact + filter on each)\n"
     print "| N | `tc -batch` ms | library, one process ms | CLI, a process per interface ms | library / tc | CLI / tc | per interface: tc / lib / CLI ms | peak RSS MB tc / lib / CLI |"
     print "|---|---|---|---|---|---|---|---|"

@@ -104,8 +104,8 @@ run rm -rf $PIN/cls
 job rbpf_xdp_count
 run $RBPF $CNT --sec xdp --dev $DA
 run $RBPF detach --dev $DA --xdp
-job rbpf_xdp_count_kcore
-run $RBPF $CNT --sec xdp --dev $DA --core kernel
+job rbpf_xdp_count_ucore
+run $RBPF $CNT --sec xdp --dev $DA --core user
 run $RBPF detach --dev $DA --xdp
 job ip_xdp_count
 run ip link set dev $DA xdp obj $CNT sec xdp
@@ -130,16 +130,16 @@ run bpftool prog loadall $CLS $PIN/lcls type xdp pinmaps $PIN/lcls/maps
 untimed rm -rf $PIN/lcls
 job rbpf_load_count
 run $RBPF load $CNT
-job rbpf_load_count_kcore
-run $RBPF load $CNT --core kernel
+job rbpf_load_count_ucore
+run $RBPF load $CNT --core user
 job bpftool_load_count
 run bpftool prog loadall $CNT $PIN/lcnt pinmaps $PIN/lcnt/maps
 untimed rm -rf $PIN/lcnt
 
 job rbpf_core
 run $RBPF load $CORE
-job rbpf_core_kcore
-run $RBPF load $CORE --core kernel
+job rbpf_core_ucore
+run $RBPF load $CORE --core user
 job bpftool_core
 run bpftool prog load $CORE $PIN/core
 untimed rm -f $PIN/core
@@ -154,15 +154,15 @@ run $RBPF inspect $CORE
 ratio rbpf_xdp_cls bpftool_ip_xdp_cls
 ratio rbpf_xdp_count ip_xdp_count
 ratio rbpf_xdp_count bpftool_ip_xdp_count
-ratio rbpf_xdp_count_kcore ip_xdp_count
+ratio rbpf_xdp_count_ucore ip_xdp_count
 ratio rbpf_tc tc_tc
 ratio rbpf_load_cls bpftool_load_cls
 ratio rbpf_load_count bpftool_load_count
 ratio rbpf_core bpftool_core
 ratio rbpf_core aya_core
-ratio rbpf_load_count_kcore bpftool_load_count
-ratio rbpf_core_kcore bpftool_core
-ratio rbpf_core_kcore aya_core
+ratio rbpf_load_count_ucore bpftool_load_count
+ratio rbpf_core_ucore bpftool_core
+ratio rbpf_core_ucore aya_core
 EOF
 say "single operations: $ROUNDS rounds, interleaved"
 "${IN[@]}" "$RUNNER" -r "$ROUNDS" -w 2 -l "$OUT/runner.log" -k "$PIN/ktime" "$TMP/jobs" >"$OUT/ops.tsv"

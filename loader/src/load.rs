@@ -139,18 +139,26 @@ pub struct LoadOptions {
     pub core: CoreMode,
 }
 
-/// Who resolves a program's CO-RE relocations (also the CLI's `--core user|kernel`).
+/// Who resolves a program's CO-RE relocations (also the CLI's `--core auto|user|kernel`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum CoreMode {
-    /// We do, against `/sys/kernel/btf/vmlinux` (mapped, walked once, decoded as needed),
-    /// and can say for each record what it became (--explain, inspect).
+    /// The kernel when it can, else we do. The kernel is asked when the object has BTF,
+    /// nothing else of the load needs the kernel's BTF in this process (fentry/fexit, LSM
+    /// and BTF tracepoint targets do: then the one walk serves CO-RE too) and no --explain
+    /// narration wants each record's outcome. If the kernel refuses the object's BTF or a
+    /// program loaded that way (a kernel before 5.17 answers E2BIG to `core_relos`), that
+    /// program and the rest are relocated by us and loaded again, so a refusal is reported
+    /// as `User` reports it: the relocation or the verifier's log at fault.
     #[default]
+    Auto,
+    /// We do, against `/sys/kernel/btf/vmlinux` (read once, walked once, decoded as
+    /// needed), and can say for each record what it became (--explain, inspect).
     User,
     /// The kernel does, while it verifies the program: `BPF_PROG_LOAD` takes the records
     /// (`core_relos`, Linux 5.17+) and this process never reads the kernel's BTF for them.
     /// The kernel searches its types for each root type name it has not cached (a cache of
-    /// 31 slots by name hash): ~1 ms a name here, against one ~0.7 ms walk for all names in
-    /// user space, so this wins only when the same names are loaded again and again.
+    /// 31 slots by name hash, so `xdp_md` and `ethhdr` evict each other): ~0.5 ms a name
+    /// missed here, against a fresh process's ~1.5 ms to read and walk the kernel's BTF.
     /// Needs the object's BTF in the kernel; a kernel that cannot fails the load.
     Kernel,
 }
@@ -350,18 +358,30 @@ pub fn load(obj: &Object, opts: &LoadOptions) -> Result<Loaded> {
         )
     });
     let has_core = has_core(obj);
-    // Whether the kernel is asked to resolve CO-RE (it needs the object's BTF loaded).
-    let core_by_kernel = has_core && opts.core == CoreMode::Kernel;
+    let wants_kernel_btf = needs_kernel_btf(&progs);
+    // Whether the kernel is asked to resolve CO-RE (it needs the object's BTF loaded). In
+    // `Auto` it may say no (an older kernel, a refused BTF): then `core_by_kernel` turns
+    // false and we resolve from there on.
+    let auto = opts.core == CoreMode::Auto;
+    let mut core_by_kernel = has_core
+        && match opts.core {
+            CoreMode::Kernel => true,
+            CoreMode::User => false,
+            CoreMode::Auto => obj.btf.is_some() && !wants_kernel_btf && opts.explain.is_none(),
+        };
     if core_by_kernel && obj.btf.is_none() {
         return Err(LoadError::Btf(crate::btf::BtfError::Malformed(
             "the kernel resolves CO-RE relocations against the object's BTF, and it has none"
                 .into(),
         )));
     }
-    let kbtf = if needs_kernel_btf(&progs) || (has_core && !core_by_kernel) {
+    let read_kernel_btf = || -> Result<Arc<Btf>> {
         let k = kernel_btf_for(&kernel_names(obj, &progs))?;
         say_kernel_btf(&ex, &k);
-        Some(k)
+        Ok(k)
+    };
+    let mut kbtf = if wants_kernel_btf || (has_core && !core_by_kernel) {
+        Some(read_kernel_btf()?)
     } else {
         None
     };
@@ -398,7 +418,7 @@ pub fn load(obj: &Object, opts: &LoadOptions) -> Result<Loaded> {
                 btf_fd = Some(fd);
             }
             // With --core kernel the kernel needs the object's BTF to resolve CO-RE against.
-            Err(e) if core_by_kernel => {
+            Err(e) if core_by_kernel && !auto => {
                 return Err(LoadError::Btf(crate::btf::BtfError::Malformed(format!(
                     "the kernel refused the object's BTF, so it cannot resolve CO-RE relocations: {e}: {}",
                     log_text(&log)
@@ -413,6 +433,13 @@ pub fn load(obj: &Object, opts: &LoadOptions) -> Result<Loaded> {
                     )
                 });
                 ex.why("btf_fail");
+                // `Auto` asked the kernel; without the object's BTF it cannot: we resolve.
+                if core_by_kernel {
+                    core_by_kernel = false;
+                    if kbtf.is_none() {
+                        kbtf = Some(read_kernel_btf()?);
+                    }
+                }
             }
         }
     }
@@ -496,18 +523,35 @@ pub fn load(obj: &Object, opts: &LoadOptions) -> Result<Loaded> {
         }
         let (attach_btf_id, attach_prog_fd) =
             attach_target(obj, p, def, opts, &loaded, kbtf.as_deref())?;
-        let lp = load_program(
-            obj,
-            p,
-            def,
-            src,
-            &linked,
-            btf_fd.as_ref(),
-            attach_btf_id,
-            attach_prog_fd,
-            opts,
-            &ex,
-        )?;
+        let load_linked = |linked: &reloc::Linked| {
+            load_program(
+                obj,
+                p,
+                def,
+                src,
+                linked,
+                btf_fd.as_ref(),
+                attach_btf_id,
+                attach_prog_fd.as_ref(),
+                opts,
+                &ex,
+            )
+        };
+        let lp = match load_linked(&linked) {
+            Ok(lp) => lp,
+            // `Auto` asked the kernel to resolve CO-RE and the load failed: an older kernel
+            // (E2BIG: it knows no `core_relos`), a record it cannot resolve, or the verifier.
+            // Resolve here and load again; a second refusal is the one reported.
+            Err(e) if auto && !linked.kernel_core.is_empty() => {
+                ex.say(|| format!("the kernel's CO-RE load failed ({e}); resolving here"));
+                core_by_kernel = false;
+                if kbtf.is_none() {
+                    kbtf = Some(read_kernel_btf()?);
+                }
+                load_linked(&reloc::link(obj, p, &map_fd, kbtf.as_deref())?)?
+            }
+            Err(e) => return Err(e),
+        };
         loaded.push(lp);
     }
 
@@ -743,7 +787,7 @@ fn load_program(
     linked: &Linked,
     btf_fd: Option<&OwnedFd>,
     attach_btf_id: u32,
-    attach_prog_fd: Option<OwnedFd>,
+    attach_prog_fd: Option<&OwnedFd>,
     opts: &LoadOptions,
     ex: &Explainer,
 ) -> Result<LoadedProgram> {
@@ -763,7 +807,7 @@ fn load_program(
         line_info_rec_size: 16,
         line_info: if with_btf { &linked.line_info } else { &[] },
         attach_btf_id,
-        attach_prog_fd: attach_prog_fd.as_ref().map(|f| f.as_raw_fd()),
+        attach_prog_fd: attach_prog_fd.map(|f| f.as_raw_fd()),
         core_relos: if with_btf { &linked.kernel_core } else { &[] },
         ..Default::default()
     };

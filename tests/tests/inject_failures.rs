@@ -12,7 +12,7 @@
 use loader::load::{self, LoadOptions};
 use loader::obj::Object;
 use loader::sys::{self, Cmd, ObjKind};
-use rbpf_tests::kernel::{frame, test_run};
+use rbpf_tests::kernel::{check_core_task, frame, test_run};
 use rbpf_tests::{bpf_obj, require_priv};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
@@ -435,4 +435,50 @@ fn kernel_refuses_a_program_type() {
         "{msg}"
     );
     assert_nothing_left("prog type 9999", &tag, &fds, &made);
+}
+
+/// `CoreMode::Auto` (the default) asks the kernel to resolve CO-RE; when the kernel says no,
+/// we resolve the records ourselves and load again, and the program works the same.
+#[test]
+fn auto_core_falls_back_to_resolving_here_when_the_kernel_says_no() {
+    require_priv!();
+    let _g = serial();
+    // Not tagged: check_core_task finds the program and map by their own names.
+    let obj = Object::from_file(&bpf_obj("core_task")).expect("parse");
+    let auto = LoadOptions::default;
+    let fds = bpf_fds();
+    // Undisturbed, this kernel (5.17+) resolves.
+    let l = load::load(&obj, &auto()).expect("auto");
+    assert!(l.programs[0].core_by_kernel, "{:?}", l.programs[0]);
+    check_core_task(&l);
+    drop(l);
+    // A kernel before 5.17 answers E2BIG to `core_relos`: both tries (without, then with
+    // a verifier log) fail so; the third load, relocated here, is not refused.
+    inject(Cmd::BPF_PROG_LOAD, 0, 2, libc::E2BIG);
+    let l = load::load(&obj, &auto()).expect("auto falls back to user-space CO-RE");
+    sys::clear_injected();
+    let p = &l.programs[0];
+    assert!(!p.core_by_kernel && p.core_relos == 4, "{p:?}");
+    check_core_task(&l);
+    drop(l);
+    // The object's BTF refused (both tries): the kernel has nothing to resolve against.
+    inject(Cmd::BPF_BTF_LOAD, 0, 2, libc::EINVAL);
+    let l = load::load(&obj, &auto()).expect("auto without the object's BTF");
+    sys::clear_injected();
+    assert!(l.btf_fd.is_none());
+    let p = &l.programs[0];
+    assert!(!p.core_by_kernel && p.core_relos == 4, "{p:?}");
+    check_core_task(&l);
+    drop(l);
+    // Refused both ways: the error is the second load's, as `--core user` reports it.
+    inject(Cmd::BPF_PROG_LOAD, 0, 4, libc::EACCES);
+    let msg = load::load(&obj, &auto())
+        .expect_err("refused both ways")
+        .to_string();
+    sys::clear_injected();
+    assert!(
+        msg.contains("core_task") && msg.contains("BPF_PROG_LOAD") && msg.contains("(injected)"),
+        "{msg}"
+    );
+    assert_eq!(bpf_fds(), fds, "no bpf fd left open");
 }

@@ -99,13 +99,10 @@ pub fn run(a: &LoadArgs) -> CliResult {
                 p.tag,
                 p.insn_count,
                 p.verified_insns,
-                if p.core_by_kernel {
-                    format!(
-                        ", {} CO-RE relocations resolved by the kernel",
-                        p.core_relos
-                    )
-                } else {
-                    String::new()
+                match (p.core_relos, p.core_by_kernel) {
+                    (0, _) => String::new(),
+                    (n, true) => format!(", {n} CO-RE relocations resolved by the kernel"),
+                    (n, false) => format!(", {n} CO-RE relocations resolved by rbpf-load"),
                 }
             );
         }
