@@ -141,14 +141,22 @@ fn tc_attach_counts_like_tc_filter_add_and_detach_removes_our_clsact() {
         assert_eq!(lab.tcp_syn_b_to_a(2, 8080), 2);
         assert_eq!(lab.udp_b_to_a(6, 9999), 6);
     }
-    let ours_counts = counts(
-        &pin_dir(
-            "tc_count",
-            &ours.ns_a,
-            &format!("{}-ingress-1-1", ours.veth_a),
-        ),
-        8,
+    let ours_pins = pin_dir(
+        "tc_count",
+        &ours.ns_a,
+        &format!("{}-ingress-1-1", ours.veth_a),
     );
+    let ours_counts = counts(&ours_pins, 8);
+    // Like tc, only the program attached is loaded (the object has two more, and nothing
+    // could tail-call them: no PROG_ARRAY).
+    let mut progs: Vec<String> = std::fs::read_dir(&ours_pins)
+        .expect("pin dir")
+        .flatten()
+        .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    progs.sort();
+    assert_eq!(progs, ["count_ingress"], "programs pinned");
     // iproute2's program: find its `counts` map through the program id tc reports.
     let f = tc_filters(&theirs.ns_a, &theirs.veth_a, "ingress");
     let prog_id = f

@@ -190,6 +190,108 @@ fn tc_flow_events_print_one_record_per_packet_through_btf() {
     }
 }
 
+/// Wait up to 15 s for `child` to exit by itself.
+fn exits_by_itself(child: &mut Child) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(st) = child.try_wait().expect("try_wait") {
+            return st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("rbpf-load --foreground did not end by itself");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// tc's own view of the filters on `dev` (one line per filter; none: empty).
+fn tc_filter_lines(ns: &str, dev: &str) -> String {
+    rbpf_tests::run("tc", &["-n", ns, "filter", "show", "dev", dev, "ingress"])
+}
+
+#[test]
+fn foreground_detaches_after_count_events_and_when_its_reader_goes_away() {
+    require_priv!();
+    let lab = Lab::ipv4_only();
+    let tc_flow = obj("tc_flow");
+    let args = [
+        "-n",
+        &lab.ns_a,
+        &tc_flow,
+        "--sec",
+        "tc",
+        "--prog",
+        "tc_flow_ingress",
+        "--dev",
+        &lab.veth_a,
+        "--ingress",
+        "--events",
+        "events",
+    ];
+    let pins = std::path::PathBuf::from(format!(
+        "/sys/fs/bpf/rbpf/tc_flow/{}@{}-ingress-1-1",
+        lab.ns_a, lab.veth_a
+    ));
+
+    // --count 2: three datagrams, two events printed, then it detaches by itself.
+    let mut with_count = args.to_vec();
+    with_count.extend(["--count", "2"]);
+    let (mut child, rx) = foreground(&with_count);
+    let mut seen = Vec::new();
+    wait_for(&rx, "running", &mut seen);
+    assert!(pins.exists(), "pinned while it runs");
+    assert_eq!(lab.udp_b_to_a(3, 9999), 3);
+    let status = exits_by_itself(&mut child);
+    while let Ok(l) = rx.recv_timeout(Duration::from_millis(200)) {
+        seen.push(l);
+    }
+    let all = seen.join("\n");
+    assert!(status.success(), "{all}");
+    assert_eq!(
+        seen.iter().filter(|l| l.starts_with("events: ")).count(),
+        2,
+        "{all}"
+    );
+    assert!(all.contains("--count 2 reached: detaching"), "{all}");
+    assert!(all.contains("detached, pins removed"), "{all}");
+    assert!(!pins.exists(), "pins left: {all}");
+    assert_eq!(tc_filter_lines(&lab.ns_a, &lab.veth_a), "", "filter left");
+
+    // The reader goes away (`| head -2`): the next event cannot be written, and instead of
+    // dying of SIGPIPE with everything still attached, it detaches.
+    let mut child = Command::new(bin_path())
+        .args(args)
+        .arg("--foreground")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn rbpf-load");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut head = Vec::new();
+    for _ in 0..2 {
+        let mut l = String::new();
+        out.read_line(&mut l).expect("read a line");
+        head.push(l);
+    }
+    assert!(head[1].starts_with("running"), "{head:?}");
+    drop(out);
+    // Datagrams until it notices (the first event is the one whose write fails).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while child.try_wait().expect("try_wait").is_none() && Instant::now() < deadline {
+        lab.udp_b_to_a(1, 9999);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let status = exits_by_itself(&mut child);
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut err)
+        .expect("stderr");
+    assert!(status.success(), "{status:?}: {err}");
+    assert!(err.contains("stdout closed: detaching"), "{err}");
+    assert!(!pins.exists(), "pins left: {err}");
+    assert_eq!(tc_filter_lines(&lab.ns_a, &lab.veth_a), "", "filter left");
+}
+
 #[test]
 fn tracepoints_see_the_processes_we_start() {
     require_priv!();

@@ -140,6 +140,9 @@ pub struct AttachArgs {
     /// formatted through a BTF struct (MAP=STRUCT) or as hex.
     #[arg(long, value_name = "MAP[=TYPE]")]
     pub events: Vec<String>,
+    /// With --foreground --events: detach after N events (like `tcpdump -c N`).
+    #[arg(short = 'c', long, value_name = "N", requires = "events", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
     /// With --foreground: also stream bpf_printk output (trace_pipe).
     #[arg(long = "trace-pipe")]
     pub trace_pipe: bool,
@@ -152,12 +155,14 @@ pub struct AttachArgs {
     /// The full verifier log on failure.
     #[arg(short = 'v', long)]
     pub verbose: bool,
-    /// Who resolves CO-RE relocations: rbpf-load against /sys/kernel/btf/vmlinux (user),
-    /// or the kernel while it verifies the program (kernel, Linux 5.17+).
+    /// Who resolves CO-RE relocations: the kernel while it verifies the program (kernel,
+    /// Linux 5.17+), rbpf-load against /sys/kernel/btf/vmlinux (user), or the kernel where
+    /// it can and rbpf-load otherwise (auto, the default; --explain resolves here to show
+    /// each relocation).
     #[arg(
         long,
         value_enum,
-        default_value = "user",
+        default_value = "auto",
         value_name = "WHO",
         hide_possible_values = true
     )]
@@ -182,11 +187,12 @@ pub struct LoadArgs {
     pub explain: bool,
     #[arg(short = 'v', long)]
     pub verbose: bool,
-    /// Who resolves CO-RE relocations: rbpf-load (user) or the kernel (kernel).
+    /// Who resolves CO-RE relocations: the kernel (kernel), rbpf-load (user), or the kernel
+    /// where it can and rbpf-load otherwise (auto, the default).
     #[arg(
         long,
         value_enum,
-        default_value = "user",
+        default_value = "auto",
         value_name = "WHO",
         hide_possible_values = true
     )]

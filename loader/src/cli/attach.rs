@@ -9,6 +9,7 @@ use crate::load::{self, LoadOptions, Loaded, LoadedProgram, TargetProg};
 use crate::obj::Object;
 use crate::section::{self, AttachKind, SectionDef, TcDirection};
 use netlink::{ClsactState, Handle, TcAttachFlags, TcHook, XdpFlags, XdpMode};
+use std::io::Write;
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 
@@ -161,6 +162,16 @@ pub fn run(a: &AttachArgs, netns: Option<&str>) -> CliResult {
             load::type_name(&def)
         ))
     })?;
+    // Without a PROG_ARRAY nothing can reach the object's other programs: like `ip` and
+    // `tc`, load only this one. With one, every program is loaded and pinned, so slots can be
+    // filled later (`--prog-array`, bpftool) from the pins.
+    if !obj
+        .maps
+        .iter()
+        .any(|m| m.map_type == crate::obj::map_type::PROG_ARRAY)
+    {
+        opts.only = Some(vec![prog.name.clone()]);
+    }
     let loaded = load::load(&obj, &opts).map_err(|e| load_error(e, a.verbose))?;
     fill_prog_arrays(a, &loaded)?;
     let lp = loaded
@@ -173,7 +184,8 @@ pub fn run(a: &AttachArgs, netns: Option<&str>) -> CliResult {
         let cleanup = detach_attached(netns, &att);
         res?;
         cleanup?;
-        println!("{}: detached, pins removed", att.dev);
+        // Not println!: the reader may be gone (SIGPIPE is blocked by now).
+        let _ = writeln!(std::io::stdout(), "{}: detached, pins removed", att.dev);
     }
     Ok(())
 }

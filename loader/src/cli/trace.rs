@@ -11,7 +11,7 @@ use crate::obj::{map_type, Object, Program};
 use crate::section::{AttachKind, SectionDef};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::fd::AsFd;
 use std::time::Duration;
 
@@ -104,7 +104,8 @@ pub fn run(
     if let (Some(dir), true) = (&a.pin, a.foreground) {
         let _ = std::fs::remove_dir_all(dir);
     }
-    println!("detached");
+    // Not println!: the reader may be gone (SIGPIPE is blocked by now).
+    let _ = writeln!(std::io::stdout(), "detached");
     res
 }
 
@@ -155,6 +156,9 @@ fn block_signals() -> CliResult<SignalFd> {
     mask.add(Signal::SIGINT);
     mask.add(Signal::SIGTERM);
     mask.add(Signal::SIGHUP);
+    // A reader that goes away (`| head`) must not kill us before we clean up: blocked, the
+    // write fails with EPIPE instead, and the loop below detaches.
+    mask.add(Signal::SIGPIPE);
     mask.thread_block()
         .map_err(|e| CliError::new(format!("blocking signals: {e}")))?;
     SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
@@ -234,14 +238,37 @@ fn wait_with(a: &AttachArgs, obj: &Object, loaded: &Loaded, sigfd: SignalFd) -> 
     } else {
         None
     };
-    println!("running; Ctrl-C to detach");
+    let stdout_gone = writeln!(std::io::stdout(), "running; Ctrl-C to detach").is_err();
     let btf = obj.btf.as_ref();
-    let show = |map: &str, ty: Option<u32>, data: &[u8]| match (btf, ty) {
-        (Some(b), Some(t)) => println!("{map}: {}", crate::valuefmt::to_json(b, t, data)),
-        _ => println!("{map}: {}", crate::events::format::hex(data)),
+    // Events printed, against --count: the ones past it are not printed.
+    let shown = std::cell::Cell::new(0u64);
+    let limit = a.count.unwrap_or(u64::MAX);
+    // Set when stdout's reader is gone (EPIPE): time to detach.
+    let closed = std::cell::Cell::new(stdout_gone);
+    let show = |map: &str, ty: Option<u32>, data: &[u8]| {
+        if shown.get() >= limit || closed.get() {
+            return;
+        }
+        shown.set(shown.get() + 1);
+        let line = match (btf, ty) {
+            (Some(b), Some(t)) => format!("{map}: {}", crate::valuefmt::to_json(b, t, data)),
+            _ => format!("{map}: {}", crate::events::format::hex(data)),
+        };
+        if writeln!(std::io::stdout(), "{line}").is_err() {
+            closed.set(true);
+        }
     };
     let mut lost_total = 0u64;
     loop {
+        if shown.get() >= limit {
+            // On stdout, after the events (in order with them through a pipe).
+            let _ = writeln!(std::io::stdout(), "--count {limit} reached: detaching");
+            break;
+        }
+        if closed.get() {
+            eprintln!("stdout closed: detaching");
+            break;
+        }
         match sigfd.read_signal() {
             Ok(Some(s)) => {
                 eprintln!("signal {}: detaching", s.ssi_signo);
@@ -274,7 +301,12 @@ fn wait_with(a: &AttachArgs, obj: &Object, loaded: &Loaded, sigfd: SignalFd) -> 
         if let Some(p) = pipe.as_mut() {
             let mut buf = [0u8; 8192];
             match p.read(&mut buf) {
-                Ok(n) if n > 0 => print!("{}", String::from_utf8_lossy(&buf[..n])),
+                Ok(n) if n > 0 => {
+                    if write!(std::io::stdout(), "{}", String::from_utf8_lossy(&buf[..n])).is_err()
+                    {
+                        closed.set(true);
+                    }
+                }
                 _ => std::thread::sleep(tick),
             }
         }
