@@ -77,6 +77,8 @@ ip -n "$NS" link add "$DA" type veth peer name "$DB"
 ip -n "$NS" link set "$DA" up
 ip -n "$NS" link set "$DB" up
 ip -n "$NS" link set lo up
+# bpffs for the pins (a fresh machine may not have it mounted yet).
+mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
 mkdir -p "$PIN"
 # The kernel-time probe: attached until its link pins go with $PIN at exit.
 "$BENCH" ktime "$OUT/ktime.bpf.o" "$PIN/ktime"

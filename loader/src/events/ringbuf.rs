@@ -133,9 +133,10 @@ impl RingBuf {
         f: &mut impl FnMut(&[u8]),
     ) -> Result<(u64, usize, bool)> {
         let size = self.ring.data_size() as u64;
+        let data = self.ring.data();
         let mut n = 0;
         while cons < stop {
-            let word = self.ring.header_len(cons);
+            let word = data.header_len(cons);
             if word & BUSY_BIT != 0 {
                 return Ok((cons, n, true));
             }
@@ -158,7 +159,7 @@ impl RingBuf {
             if word & DISCARD_BIT == 0 {
                 // Lent straight from the ring: the kernel leaves it alone until the
                 // consumer position moves past it (in `read`, after this returns).
-                let lent = self.ring.with_record(cons + HDR, len as usize, &mut *f);
+                let lent = data.with_record(cons + HDR, len as usize, &mut *f);
                 if lent.is_none() {
                     self.record.resize(len as usize, 0);
                     self.ring.copy_from(cons + HDR, &mut self.record);

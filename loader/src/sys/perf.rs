@@ -2,10 +2,12 @@
 //! event arrays), plus the shared mappings of a BPF ring buffer (BPF_MAP_TYPE_RINGBUF).
 //!
 //! The rings are handed out as safe types ([`MmapRing`], [`RingbufMmap`]): every access is
-//! bounds-checked, positions shared with the kernel are read with acquire and written with
-//! release ordering. A record's bytes are lent to a closure (no copy) while the kernel
-//! leaves them alone, that is before the consumer position moves past them; a perf record
-//! that wraps around the end of its ring is copied out.
+//! bounds-checked (a ring buffer's record loop goes through [`RingbufData`], whose bounds
+//! follow from the size of the mapping, checked once when the ring is mapped); positions
+//! shared with the kernel are read with acquire and written with release ordering. A
+//! record's bytes are lent to a closure (no copy) while the kernel leaves them alone, that
+//! is before the consumer position moves past them; a perf record that wraps around the
+//! end of its ring is copied out.
 
 use super::{Result, SysError};
 use std::io;
@@ -229,15 +231,6 @@ impl Mapping {
             // SAFETY: in bounds and aligned; only writable mappings are written to (the
             // callers store into the rw header/consumer page only).
             unsafe { AtomicU64::from_ptr(p) }.store(v, Ordering::Release);
-        }
-    }
-
-    #[inline]
-    fn load_u32(&self, off: usize) -> u32 {
-        match self.at::<u32>(off) {
-            // SAFETY: in bounds and 4-aligned (checked by `at`).
-            Some(p) => unsafe { AtomicU32::from_ptr(p) }.load(Ordering::Acquire),
-            None => 0,
         }
     }
 
@@ -497,8 +490,7 @@ impl RingbufMmap {
     /// read with acquire ordering so that a committed record's data is visible.
     #[inline]
     pub fn header_len(&self, pos: u64) -> u32 {
-        let off = (pos & (self.data_size as u64 - 1)) as usize;
-        self.producer.load_u32(self.page + off)
+        self.data().header_len(pos)
     }
 
     /// Copy `out.len()` bytes of the data area from ring position `pos`, wrapping at the end.
@@ -513,11 +505,58 @@ impl RingbufMmap {
     /// is larger than the area.
     #[inline]
     pub fn with_record<R>(&self, pos: u64, len: usize, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
-        if len > self.data_size {
+        self.data().with_record(pos, len, f)
+    }
+
+    /// The data area as a small copyable view for a reader's record loop: the bounds that
+    /// every access needs were proven once, here, so the loop does no per-access checks.
+    #[inline]
+    pub fn data(&self) -> RingbufData<'_> {
+        RingbufData {
+            // `new` mapped `page + 2 * data_size` bytes, so the data area starts inside.
+            base: self.producer.ptr.wrapping_add(self.page),
+            size: self.data_size,
+            _ring: std::marker::PhantomData,
+        }
+    }
+}
+
+/// The data area of a mapped ring buffer, borrowed from its [`RingbufMmap`]: `2 * size`
+/// bytes (the area twice in a row) from `base`, `size` a power of two of at least a page.
+#[derive(Clone, Copy)]
+pub struct RingbufData<'a> {
+    base: *const u8,
+    size: usize,
+    _ring: std::marker::PhantomData<&'a RingbufMmap>,
+}
+
+impl RingbufData<'_> {
+    /// The 32-bit length word of the record header at ring position `pos` (rounded down to
+    /// 8 bytes, as every header is), read with acquire ordering so that a committed
+    /// record's data is visible.
+    #[inline(always)]
+    pub fn header_len(self, pos: u64) -> u32 {
+        let off = (pos as usize) & (self.size - 1) & !7;
+        // SAFETY: off + 8 <= size, inside the data area's first copy; base is page-aligned
+        // and off 8-aligned, so the word is aligned. The kernel writes it concurrently,
+        // which is what the atomic load is for.
+        unsafe { AtomicU32::from_ptr(self.base.add(off) as *mut u32) }.load(Ordering::Acquire)
+    }
+
+    /// [`RingbufMmap::with_record`], without checks beyond `len <= size`.
+    #[inline(always)]
+    pub fn with_record<R>(self, pos: u64, len: usize, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+        if len > self.size {
             return None;
         }
-        let off = (pos & (self.data_size as u64 - 1)) as usize;
-        self.producer.slice(self.page + off, len).map(f)
+        let off = (pos as usize) & (self.size - 1);
+        // SAFETY: off < size and len <= size, so [off, off + len) lies inside the two
+        // copies of the data area (2 * size bytes from base), mapped while the borrowed
+        // RingbufMmap lives. The kernel leaves a committed record alone until the consumer
+        // position moves past it, which the callers publish only after `f` returns.
+        Some(f(unsafe {
+            std::slice::from_raw_parts(self.base.add(off), len)
+        }))
     }
 }
 
