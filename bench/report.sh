@@ -39,7 +39,7 @@ END {
     print "|---|---|---|---|---|---|---|---|"
     for (i = 1; i <= nj; i++) {
         j = order[i]
-        if (j ~ /^(tc_batch|rbpf_lib|rbpf_cli)_/) continue
+        if (j ~ /^(tc_batch|rbpf_lib|rbpf_cli|rbpf_multi)_/) continue
         k = (j in kt) ? ms(kt[j]) : "-"
         c = (j in kc) ? kc[j] : "-"
         u = (j in kt) ? sprintf("%s (%s-%s)", ms(um[j]), ms(uq1[j]), ms(uq3[j])) : "-"
@@ -71,16 +71,17 @@ END {
     }
     printf "| scale: library, 1000 interfaces vs `tc -batch` | %s | ≤ 0.5× | %s |\n", ("rbpf_lib_1000/tc_batch_1000" in rr) ? sprintf("%.2f×", rr["rbpf_lib_1000/tc_batch_1000"]) : "-", yes(rr["rbpf_lib_1000/tc_batch_1000"] != "" && rr["rbpf_lib_1000/tc_batch_1000"] <= 0.5)
     printf "| scale: CLI (a process per interface), 1000 interfaces vs `tc -batch` | %s | ≤ 0.5× | %s |\n", ("rbpf_cli_1000/tc_batch_1000" in rr) ? sprintf("%.2f×", rr["rbpf_cli_1000/tc_batch_1000"]) : "-", yes(rr["rbpf_cli_1000/tc_batch_1000"] != "" && rr["rbpf_cli_1000/tc_batch_1000"] <= 0.5)
+    printf "| scale: CLI, one process with 1000 `--dev`, vs `tc -batch` | %s | ≤ 0.5× | %s |\n", ("rbpf_multi_1000/tc_batch_1000" in rr) ? sprintf("%.2f×", rr["rbpf_multi_1000/tc_batch_1000"]) : "-", yes(rr["rbpf_multi_1000/tc_batch_1000"] != "" && rr["rbpf_multi_1000/tc_batch_1000"] <= 0.5)
     printf "| peak RSS, CO-RE load (default / `--core user`) | %s / %s MB | ≤ 16 MB | %s |\n", mb(rss["rbpf_core"]), mb(rss["rbpf_core_ucore"]), yes(rss["rbpf_core"] <= 16384 && rss["rbpf_core_ucore"] <= 16384)
     print "\n### Scale: one tc program on N veth interfaces (clsact + filter on each)\n"
-    print "| N | `tc -batch` ms | library, one process ms | CLI, a process per interface ms | library / tc | CLI / tc | per interface: tc / lib / CLI ms | peak RSS MB tc / lib / CLI |"
-    print "|---|---|---|---|---|---|---|---|"
+    print "| N | `tc -batch` ms | library, one process ms | CLI, a process per interface ms | CLI, one process, N `--dev` ms | library / tc | CLI / tc | CLI N `--dev` / tc | per interface: tc / lib / CLI / CLI N `--dev` ms | peak RSS MB tc / lib / CLI / CLI N `--dev` |"
+    print "|---|---|---|---|---|---|---|---|---|---|"
     split("1 10 100 1000", ns, " ")
     for (i = 1; i <= 4; i++) {
         m = ns[i]
         if (!(("tc_batch_" m) in med)) continue
-        t = med["tc_batch_" m]; l = med["rbpf_lib_" m]; c = med["rbpf_cli_" m]
-        printf "| %d | %s | %s | %s | %.2f× | %.2f× | %s / %s / %s | %s / %s / %s |\n", m, ms(t), ms(l), ms(c), rr["rbpf_lib_" m "/tc_batch_" m], rr["rbpf_cli_" m "/tc_batch_" m], ms(t / m), ms(l / m), ms(c / m), mb(rss["tc_batch_" m]), mb(rss["rbpf_lib_" m]), mb(rss["rbpf_cli_" m])
+        t = med["tc_batch_" m]; l = med["rbpf_lib_" m]; c = med["rbpf_cli_" m]; x = med["rbpf_multi_" m]
+        printf "| %d | %s | %s | %s | %s | %.2f× | %.2f× | %.2f× | %s / %s / %s / %s | %s / %s / %s / %s |\n", m, ms(t), ms(l), ms(c), ms(x), rr["rbpf_lib_" m "/tc_batch_" m], rr["rbpf_cli_" m "/tc_batch_" m], rr["rbpf_multi_" m "/tc_batch_" m], ms(t / m), ms(l / m), ms(c / m), ms(x / m), mb(rss["tc_batch_" m]), mb(rss["rbpf_lib_" m]), mb(rss["rbpf_cli_" m]), mb(rss["rbpf_multi_" m])
     }
     print "\n### Event drain (4000 events per round made by BPF_PROG_TEST_RUN, drained with no loss; median of 200 rounds per run, medians of 9 runs, ratio: median over the 9 pairs)\n"
     print "| reader | ours M events/s | libbpf M events/s | ours / libbpf | peak RSS MB ours / libbpf |"

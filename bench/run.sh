@@ -232,8 +232,12 @@ for n in 1 10 100 1000; do
         echo "job rbpf_cli_$n"
         for d in "${devs[@]}"; do echo "run $RBPF $TCO --sec tc --prog count_alt --dev $d --ingress"; done
         echo "untimed bash $TMP/clean$n.sh"
+        echo "job rbpf_multi_$n"
+        echo "run $RBPF $TCO --sec tc --prog count_alt --ingress$(printf ' --dev %s' "${devs[@]}")"
+        echo "untimed bash $TMP/clean$n.sh"
         echo "ratio rbpf_lib_$n tc_batch_$n"
         echo "ratio rbpf_cli_$n tc_batch_$n"
+        echo "ratio rbpf_multi_$n tc_batch_$n"
     } >"$TMP/scale$n"
     # Fewer rounds as N grows (1000 interfaces: ~30 s a round for tc); the small sizes warm up.
     case $n in 1 | 10) r=15 w=1 ;; 100) r=5 w=1 ;; *) r=3 w=0 ;; esac

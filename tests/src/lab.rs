@@ -13,6 +13,9 @@ pub const ADDR_A: &str = "10.0.0.1";
 pub const ADDR_B: &str = "10.0.0.2";
 pub const ADDR6_A: &str = "fd00::1";
 pub const ADDR6_B: &str = "fd00::2";
+/// The second pair's addresses ([`Lab::second_pair`]).
+pub const ADDR2_A: &str = "10.0.1.1";
+pub const ADDR2_B: &str = "10.0.1.2";
 
 pub struct Lab {
     pub ns_a: String,
@@ -100,6 +103,22 @@ impl Lab {
         lab
     }
 
+    /// A second veth pair between the lab's namespaces, for attaching to several devices:
+    /// returns its ends in a (10.0.1.1/24) and in b (10.0.1.2/24). It goes with the lab.
+    pub fn second_pair(&self) -> (String, String) {
+        let wa = self.veth_a.replacen("va", "wa", 1);
+        let wb = self.veth_b.replacen("vb", "wb", 1);
+        ip(&[
+            "-n", &self.ns_a, "link", "add", &wa, "type", "veth", "peer", "name", &wb, "netns",
+            &self.ns_b,
+        ]);
+        for (ns, dev, a4) in [(&self.ns_a, &wa, ADDR2_A), (&self.ns_b, &wb, ADDR2_B)] {
+            ip(&["-n", ns, "addr", "add", &format!("{a4}/24"), "dev", dev]);
+            ip(&["-n", ns, "link", "set", dev, "up"]);
+        }
+        (wa, wb)
+    }
+
     /// Run `f` on a thread that has entered namespace `ns` (for netlink sockets, sockets,
     /// and anything else that acts in "the current" namespace).
     pub fn in_ns<T: Send, F: FnOnce() -> T + Send>(ns: &str, f: F) -> T {
@@ -153,10 +172,16 @@ impl Lab {
 
     /// Send `count` UDP datagrams from b to a:port. Returns how many were sent.
     pub fn udp_b_to_a(&self, count: u32, port: u16) -> u32 {
+        self.udp_b_to(ADDR_A, count, port)
+    }
+
+    /// Send `count` UDP datagrams from b to `addr`:port (an address of a). Returns how many
+    /// were sent.
+    pub fn udp_b_to(&self, addr: &str, count: u32, port: u16) -> u32 {
         Self::in_ns(&self.ns_b, || {
             let s = std::net::UdpSocket::bind("0.0.0.0:0").expect("udp bind");
             (0..count)
-                .filter(|i| s.send_to(&i.to_be_bytes(), (ADDR_A, port)).is_ok())
+                .filter(|i| s.send_to(&i.to_be_bytes(), (addr, port)).is_ok())
                 .count() as u32
         })
     }

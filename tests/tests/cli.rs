@@ -314,6 +314,175 @@ fn a_second_attach_fails_unless_replace() {
 }
 
 #[test]
+fn one_load_attached_to_two_devices_counts_both_and_detaches_one_at_a_time() {
+    require_priv!();
+    let lab = Lab::ipv4_only();
+    let (second, _) = lab.second_pair();
+    let ns = lab.ns_a.as_str();
+    let first = lab.veth_a.as_str();
+    let out = ok(&[
+        "-n",
+        ns,
+        &obj("xdp_classifier"),
+        "--sec",
+        "xdp_classifier",
+        "--dev",
+        first,
+        "--dev",
+        &second,
+    ]);
+    // Loaded once: both devices run the same program (ip agrees), each attachment has its
+    // own pin directory, and both directories hold the same counts map.
+    let id = ip_xdp_prog(ns, first).expect("an XDP program on the first device");
+    assert_eq!(ip_xdp_prog(ns, &second), Some(id), "{out}");
+    assert_eq!(
+        out.matches(&format!("prog id {id} 'xdp_classify'")).count(),
+        2,
+        "{out}"
+    );
+    let pin_first = pin_dir("xdp_classifier", ns, &format!("{first}-xdp"));
+    let pin_second = pin_dir("xdp_classifier", ns, &format!("{second}-xdp"));
+    let map_id = |pin: &Path| {
+        let fd = sys::obj_get(&pin.join("maps/counts")).expect("pinned counts");
+        sys::map_info(fd.as_fd()).expect("map info").id
+    };
+    assert_eq!(map_id(&pin_first), map_id(&pin_second));
+
+    // Real traffic through each device; one map counts both (slot 2: UDP).
+    assert_eq!(lab.udp_b_to_a(4, 9999), 4);
+    assert_eq!(lab.udp_b_to(rbpf_tests::lab::ADDR2_A, 3, 9999), 3);
+    assert_eq!(counts(&pin_second, 8)[2], 7);
+
+    // Detaching one device leaves the other attached, pinned and tail-calling.
+    let out = ok(&["-n", ns, "detach", "--dev", first, "--xdp"]);
+    assert!(out.contains(&pin_first.display().to_string()), "{out}");
+    assert!(!pin_first.exists() && pin_second.exists(), "{out}");
+    assert_eq!(ip_xdp_prog(ns, first), None);
+    assert_eq!(ip_xdp_prog(ns, &second), Some(id));
+    let shown = ok(&["-n", ns, "show", "--dev", &second, "-j"]);
+    let v: serde_json::Value = serde_json::from_str(&shown).expect("show -j");
+    assert_eq!(v[0]["pin"].as_str(), pin_second.to_str(), "{shown}");
+    assert_eq!(lab.udp_b_to(rbpf_tests::lab::ADDR2_A, 2, 9999), 2);
+    let c = counts(&pin_second, 8);
+    assert_eq!(
+        (c[2], c[6]),
+        (9, 0),
+        "UDP counted, no failed tail call {c:?}"
+    );
+
+    ok(&["-n", ns, "detach", "--dev", &second, "--xdp"]);
+    assert!(!pin_second.exists());
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !prog_gone(id as u32) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(prog_gone(id as u32), "program {id} still in the kernel");
+}
+
+#[test]
+fn several_devices_are_attached_all_or_none() {
+    require_priv!();
+    let lab = Lab::ipv4_only();
+    let (second, _) = lab.second_pair();
+    let ns = lab.ns_a.as_str();
+    let first = lab.veth_a.as_str();
+    // iproute2 holds prio 1 handle 1 on the second device's ingress.
+    run("tc", &["-n", ns, "qdisc", "add", "dev", &second, "clsact"]);
+    run(
+        "tc",
+        &[
+            "-n",
+            ns,
+            "filter",
+            "add",
+            "dev",
+            &second,
+            "ingress",
+            "prio",
+            "1",
+            "handle",
+            "1",
+            "bpf",
+            "da",
+            "obj",
+            &obj("drop_tcp"),
+            "sec",
+            "tc",
+        ],
+    );
+    let theirs = tc_filters(ns, &second, "ingress");
+    let msg = fails(&[
+        "-n",
+        ns,
+        &obj("tc_count"),
+        "--sec",
+        "tc/ingress",
+        "--dev",
+        first,
+        "--dev",
+        &second,
+    ]);
+    // The error names the device; the first attachment was undone, clsact and pins too.
+    assert!(
+        msg.contains(&format!("dev {second} ingress")) && msg.contains("exists"),
+        "{msg}"
+    );
+    assert!(msg.contains(&format!("{first}: detached again")), "{msg}");
+    assert_eq!(tc_filters(ns, first, "ingress"), serde_json::json!([]));
+    assert!(!qdiscs(ns, first).contains("clsact"), "our clsact went");
+    assert_eq!(
+        tc_filters(ns, &second, "ingress"),
+        theirs,
+        "theirs untouched"
+    );
+    assert!(!pin_dir("tc_count", ns, &format!("{first}-ingress-1-1")).exists());
+    // The program the first device had for a moment is gone from the kernel.
+    let id: u32 = msg
+        .split("prog id ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no prog id in {msg}"));
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !prog_gone(id) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(prog_gone(id), "program {id} still in the kernel");
+
+    // What cannot work is refused before anything is loaded.
+    let msg = fails(&[
+        "-n",
+        ns,
+        &obj("tc_count"),
+        "--sec",
+        "tc/ingress",
+        "--dev",
+        first,
+        "--dev",
+        first,
+    ]);
+    assert!(
+        msg.contains(&format!("--dev {first} is given twice")),
+        "{msg}"
+    );
+    let msg = fails(&[
+        "-n",
+        ns,
+        &obj("tc_count"),
+        "--sec",
+        "tc/ingress",
+        "--dev",
+        first,
+        "--dev",
+        &second,
+        "--pin",
+        "/sys/fs/bpf/rbpf-test-unused",
+    ]);
+    assert!(msg.contains("--pin names one directory"), "{msg}");
+    assert!(!Path::new("/sys/fs/bpf/rbpf-test-unused").exists());
+}
+
+#[test]
 fn errors_say_what_is_wrong_and_leave_nothing_behind() {
     require_priv!();
     let lab = Lab::ipv4_only();

@@ -9,6 +9,8 @@ Examples:
       load, fill the tail-call table, attach as XDP (like `ip link set dev eth0 xdp obj ...`)
   rbpf-load tc_count.bpf.o --sec tc --prog count_alt --dev eth0 --ingress
       attach a tc direct-action filter on clsact ingress (like `tc filter add ... bpf da obj ...`)
+  rbpf-load xdp_count.bpf.o --sec xdp --dev eth0 --dev eth1
+      load once, attach the same program to both devices (each attachment pinned apart)
   rbpf-load load proc_events.bpf.o
       does my object load on this kernel? (loads everything, reports, unloads)
   rbpf-load show --dev eth0
@@ -100,9 +102,10 @@ pub struct AttachArgs {
     /// The program, when several share the section.
     #[arg(long)]
     pub prog: Option<String>,
-    /// The network device for XDP or tc.
-    #[arg(long)]
-    pub dev: Option<String>,
+    /// The network device for XDP or tc; repeat it to attach the program, loaded once, to
+    /// several devices (all or none: a failure on one undoes the others).
+    #[arg(long, value_name = "DEV")]
+    pub dev: Vec<String>,
     /// XDP mode (default: let the kernel choose).
     #[arg(long, value_enum)]
     pub mode: Option<Mode>,

@@ -155,13 +155,7 @@ pub fn run(a: &AttachArgs, netns: Option<&str>) -> CliResult {
         AttachKind::Xdp | AttachKind::Tc(_) => {}
         _ => return super::trace::run(a, &obj, &prog, def, opts),
     }
-    let dev = a.dev.clone().ok_or_else(|| {
-        CliError::new(format!(
-            "prog '{}' is {}: name the device with --dev",
-            prog.name,
-            load::type_name(&def)
-        ))
-    })?;
+    check_devs(a, &obj, &prog, &def)?;
     // Without a PROG_ARRAY nothing can reach the object's other programs: like `ip` and
     // `tc`, load only this one. With one, every program is loaded and pinned, so slots can be
     // filled later (`--prog-array`, bpftool) from the pins.
@@ -177,15 +171,73 @@ pub fn run(a: &AttachArgs, netns: Option<&str>) -> CliResult {
     let lp = loaded
         .program(&prog.name)
         .ok_or_else(|| CliError::new(format!("prog '{}' was not loaded", prog.name)))?;
-    let att = attach_net(a, netns, &obj, &loaded, lp, &def, &dev)?;
-    println!("{}", describe(&att, lp, &why));
+    // The program is loaded once and attached to every device, all or none.
+    let mut attached = Vec::new();
+    for dev in &a.dev {
+        match attach_net(a, netns, &obj, &loaded, lp, &def, dev) {
+            Ok(att) => {
+                println!("{}", describe(&att, lp, &why));
+                attached.push(att);
+            }
+            Err(e) => {
+                for att in attached.iter().rev() {
+                    match detach_attached(netns, att) {
+                        Ok(()) => eprintln!("{}: detached again, as {dev} failed", att.dev),
+                        Err(d) => eprintln!("{}: could not detach again: {}", att.dev, d.msg),
+                    }
+                }
+                return Err(e);
+            }
+        }
+    }
     if a.foreground {
         let res = super::trace::wait_foreground(a, &obj, &loaded);
-        let cleanup = detach_attached(netns, &att);
+        let mut cleanup = Ok(());
+        for att in &attached {
+            let r = detach_attached(netns, att);
+            if cleanup.is_ok() {
+                cleanup = r;
+            }
+        }
         res?;
         cleanup?;
-        // Not println!: the reader may be gone (SIGPIPE is blocked by now).
-        let _ = writeln!(std::io::stdout(), "{}: detached, pins removed", att.dev);
+        for att in &attached {
+            // Not println!: the reader may be gone (SIGPIPE is blocked by now).
+            let _ = writeln!(std::io::stdout(), "{}: detached, pins removed", att.dev);
+        }
+    }
+    Ok(())
+}
+
+/// `--dev`: at least one, each once, and `--pin` (one directory) only with one.
+fn check_devs(
+    a: &AttachArgs,
+    obj: &Object,
+    prog: &crate::obj::Program,
+    def: &SectionDef,
+) -> CliResult {
+    if a.dev.is_empty() {
+        return Err(CliError::new(format!(
+            "prog '{}' is {}: name the device with --dev",
+            prog.name,
+            load::type_name(def)
+        )));
+    }
+    for (i, d) in a.dev.iter().enumerate() {
+        if a.dev[..i].contains(d) {
+            return Err(CliError::new(format!("--dev {d} is given twice")));
+        }
+    }
+    if a.dev.len() > 1 && a.pin.is_some() {
+        return Err(CliError::new(format!(
+            "--pin names one directory, and {} devices are given",
+            a.dev.len()
+        ))
+        .hint(format!(
+            "without --pin each attachment is pinned in its own directory under {}/{}/",
+            pins::ROOT,
+            pins::clean(&obj.name)
+        )));
     }
     Ok(())
 }
@@ -387,10 +439,11 @@ fn attach_net(
         pin_dir: None,
     };
     // Pin, so that the maps (tail calls!) outlive this process; undo the attach on failure.
+    let name = attachment_name(netns, &att);
     let dir = a
         .pin
         .clone()
-        .unwrap_or_else(|| pins::default_dir(&obj.name, &attachment_name(netns, &att)));
+        .unwrap_or_else(|| pins::default_dir(&obj.name, &name));
     let pinned = ensure_bpffs().and_then(|_| {
         if dir.exists() {
             // Our own earlier attachment at the same hook, now replaced.
@@ -415,10 +468,14 @@ fn attach_net(
         explain_line!("   why: when rbpf-load exits its fds close. The device keeps the attached program, but the kernel empties a PROG_ARRAY when its last user reference (an fd or a pin) goes, and the tail calls would silently stop; a pin is such a reference, and lets `map dump` and `detach` find everything later");
     }
     att.pin_dir = Some(dir);
-    // What we replaced is not attached any more: its pins go.
-    let old: Vec<u32> = old_ids.into_iter().filter(|id| *id != lp.id).collect();
+    // What we replaced is not attached here any more: its pins for this hook go.
+    let old: Vec<(u32, String)> = old_ids
+        .into_iter()
+        .filter(|id| *id != lp.id)
+        .map(|id| (id, name.clone()))
+        .collect();
     if !old.is_empty() {
-        for d in pins::remove_for_progs(&old) {
+        for d in pins::remove_for(&old) {
             if a.explain {
                 explain_line!("removed the pins of the replaced program: {}", d.display());
             }
@@ -428,22 +485,19 @@ fn attach_net(
 }
 
 pub fn attachment_name(netns: Option<&str>, att: &Attached) -> String {
-    let key = pins::dev_key(netns, &att.dev);
     match att.hook {
-        Hook::Xdp { .. } => format!("{key}-xdp"),
+        Hook::Xdp { .. } => pins::xdp_name(netns, &att.dev),
         Hook::Tc {
             direction,
             priority,
             handle,
-            ..
-        } => {
-            let d = if direction == TcDirection::Ingress {
-                "ingress"
-            } else {
-                "egress"
-            };
-            format!("{key}-{d}-{priority}-{handle}")
-        }
+        } => pins::tc_name(
+            netns,
+            &att.dev,
+            direction == TcDirection::Egress,
+            priority,
+            handle,
+        ),
     }
 }
 

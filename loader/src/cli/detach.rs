@@ -29,7 +29,9 @@ pub fn run(a: &DetachArgs, netns: Option<&str>) -> CliResult {
         h.xdp_detach(ifindex, XdpMode::Auto, None)
             .map_err(|e| CliError::new(e.to_string()))?;
         let ids: Vec<u32> = attached.iter().map(|x| x.prog_id).collect();
-        report(dev, "xdp", &ids, &pins::remove_for_progs(&ids));
+        let name = pins::xdp_name(netns, dev);
+        let gone: Vec<_> = ids.iter().map(|id| (*id, name.clone())).collect();
+        report(dev, "xdp", &ids, &pins::remove_for(&gone));
         return Ok(());
     }
     let dir = if a.egress {
@@ -68,7 +70,15 @@ pub fn run(a: &DetachArgs, netns: Option<&str>) -> CliResult {
             .map_err(|e| CliError::new(e.to_string()))?;
     }
     let ids: Vec<u32> = filters.iter().map(|f| f.prog_id).collect();
-    report(dev, dir.as_str(), &ids, &pins::remove_for_progs(&ids));
+    let gone: Vec<_> = filters
+        .iter()
+        .map(|f| {
+            let egress = f.direction == TcDirection::Egress;
+            let name = pins::tc_name(netns, dev, egress, f.priority, f.handle);
+            (f.prog_id, name)
+        })
+        .collect();
+    report(dev, dir.as_str(), &ids, &pins::remove_for(&gone));
     if cleanup_clsact(&mut h, ifindex, netns, dev)? {
         println!("{dev}: removed the clsact qdisc rbpf-load had created");
     }

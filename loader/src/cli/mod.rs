@@ -65,7 +65,7 @@ pub fn main() -> i32 {
         }
     }
     let res = match cli.command {
-        Some(Command::Show(a)) => show::run(&a),
+        Some(Command::Show(a)) => show::run(&a, cli.netns.as_deref()),
         Some(Command::Detach(a)) => detach::run(&a, cli.netns.as_deref()),
         Some(Command::Load(a)) => loadcmd::run(&a),
         Some(Command::Map(MapCommand::Dump { map, json })) => mapdump::run(&map, json),

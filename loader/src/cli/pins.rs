@@ -3,7 +3,8 @@
 //! Layout: `/sys/fs/bpf/rbpf/OBJECT/ATTACHMENT/` holds the programs (by name) and `maps/`;
 //! ATTACHMENT is `[NETNS@]DEV-xdp` or `[NETNS@]DEV-ingress-PRIO-HANDLE` (bpffs refuses dots
 //! in names, so they become `_`). Which attachment a pin belongs to is decided by program
-//! id, not by name: a pin directory goes away when its program is detached.
+//! id and that name: a pin directory goes away when its program is detached from that
+//! device and hook (the same program may be attached, and pinned, on other devices too).
 //! `/sys/fs/bpf/rbpf/_clsact/[NETNS@]DEV` (an empty directory) records that we created that
 //! device's clsact qdisc, so that we delete it when the last filter goes, and never one we
 //! found there.
@@ -108,12 +109,65 @@ pub fn tidy() {
     let _ = std::fs::remove_dir(ROOT);
 }
 
-/// Remove every attachment directory whose pinned programs include one of `ids`.
-pub fn remove_for_progs(ids: &[u32]) -> Vec<PathBuf> {
+/// The name of an XDP attachment's directory.
+pub fn xdp_name(netns: Option<&str>, dev: &str) -> String {
+    format!("{}-xdp", dev_key(netns, dev))
+}
+
+/// The name of a tc attachment's directory.
+pub fn tc_name(netns: Option<&str>, dev: &str, egress: bool, priority: u16, handle: u32) -> String {
+    let d = if egress { "egress" } else { "ingress" };
+    format!("{}-{d}-{priority}-{handle}", dev_key(netns, dev))
+}
+
+/// Whether `name` is one `xdp_name` or `tc_name` makes (the directory of a known
+/// attachment), not one chosen with `--pin`.
+fn is_attachment_name(name: &str) -> bool {
+    if name.ends_with("-xdp") {
+        return true;
+    }
+    let mut parts = name.rsplitn(4, '-');
+    let (Some(handle), Some(prio), Some(dir)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    (dir == "ingress" || dir == "egress")
+        && handle.parse::<u32>().is_ok()
+        && prio.parse::<u16>().is_ok()
+        && parts.next().is_some()
+}
+
+/// The directories of attachment `name` among those holding program `id`. One program
+/// loaded once can be attached to several devices (`--dev A --dev B`), each attachment with
+/// a directory of its own: the one named for this attachment is it. When none is, a
+/// directory chosen with `--pin` (under the root) that holds the program is taken; one
+/// named for another attachment never is.
+pub fn dirs_of<'a>(pinned: &'a [PinDir], id: u32, name: &str) -> Vec<&'a PinDir> {
+    let holding = || pinned.iter().filter(move |p| p.prog_ids.contains(&id));
+    let file_name = |p: &PinDir| {
+        p.dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    let exact: Vec<_> = holding().filter(|p| file_name(p) == name).collect();
+    if !exact.is_empty() {
+        return exact;
+    }
+    holding()
+        .filter(|p| !is_attachment_name(&file_name(p)))
+        .collect()
+}
+
+/// Remove the pin directories of the attachments `(program id, attachment name)` (see
+/// [`dirs_of`]).
+pub fn remove_for(attachments: &[(u32, String)]) -> Vec<PathBuf> {
+    let pinned = scan();
     let mut removed = Vec::new();
-    for p in scan() {
-        if p.prog_ids.iter().any(|id| ids.contains(id)) && remove(&p.dir).is_ok() {
-            removed.push(p.dir);
+    for (id, name) in attachments {
+        for p in dirs_of(&pinned, *id, name) {
+            if !removed.contains(&p.dir) && remove(&p.dir).is_ok() {
+                removed.push(p.dir.clone());
+            }
         }
     }
     removed
@@ -126,4 +180,57 @@ pub fn make_dir(dir: &Path) -> std::io::Result<()> {
         .recursive(true)
         .mode(0o700)
         .create(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir(name: &str, ids: &[u32]) -> PinDir {
+        PinDir {
+            dir: Path::new(ROOT).join("obj").join(name),
+            prog_ids: ids.to_vec(),
+        }
+    }
+
+    #[test]
+    fn attachment_names_are_told_from_chosen_ones() {
+        assert!(is_attachment_name(&xdp_name(Some("lab-a"), "veth-a")));
+        assert!(is_attachment_name(&tc_name(None, "eth0", true, 2, 7)));
+        assert!(is_attachment_name("ns@a-b-ingress-1-1"));
+        for name in [
+            "mytrace",
+            "ingress-1-1",
+            "x-ingress-1-z",
+            "x-sideways-1-1",
+            "x-xdp2",
+        ] {
+            assert!(!is_attachment_name(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_program_on_several_devices_has_one_directory_per_attachment() {
+        let pinned = [
+            dir("a-xdp", &[5]),
+            dir("b-xdp", &[5]),
+            dir("chosen", &[5, 6]),
+            dir("c-xdp", &[6]),
+        ];
+        let names = |v: Vec<&PinDir>| -> Vec<String> {
+            v.iter()
+                .map(|p| {
+                    p.dir
+                        .display()
+                        .to_string()
+                        .replace("/sys/fs/bpf/rbpf/obj/", "")
+                })
+                .collect()
+        };
+        // This attachment's own directory, and no other device's.
+        assert_eq!(names(dirs_of(&pinned, 5, "b-xdp")), ["b-xdp"]);
+        // None named for it: a directory chosen with --pin, never another device's.
+        assert_eq!(names(dirs_of(&pinned, 6, "d-xdp")), ["chosen"]);
+        assert!(dirs_of(&pinned, 7, "a-xdp").is_empty());
+    }
 }

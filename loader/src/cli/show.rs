@@ -15,7 +15,7 @@ fn prog_name(id: u32) -> String {
         .unwrap_or_default()
 }
 
-pub fn run(a: &ShowArgs) -> CliResult {
+pub fn run(a: &ShowArgs, netns: Option<&str>) -> CliResult {
     let mut h = Handle::new().map_err(|e| CliError::new(e.to_string()))?;
     let links = match &a.dev {
         Some(d) => vec![(
@@ -25,10 +25,9 @@ pub fn run(a: &ShowArgs) -> CliResult {
         None => h.links().map_err(|e| CliError::new(e.to_string()))?,
     };
     let pinned = pins::scan();
-    let pin_of = |id: u32| -> Option<String> {
-        pinned
-            .iter()
-            .find(|p| p.prog_ids.contains(&id))
+    let pin_of = |id: u32, name: String| -> Option<String> {
+        pins::dirs_of(&pinned, id, &name)
+            .first()
             .map(|p| p.dir.display().to_string())
     };
     let mut rows = Vec::new();
@@ -36,14 +35,16 @@ pub fn run(a: &ShowArgs) -> CliResult {
         for x in h.xdp_query(ifindex).unwrap_or_default() {
             rows.push(serde_json::json!({
                 "dev": dev, "ifindex": ifindex, "hook": "xdp", "mode": mode_name(x.mode),
-                "prog_id": x.prog_id, "name": prog_name(x.prog_id), "pin": pin_of(x.prog_id),
+                "prog_id": x.prog_id, "name": prog_name(x.prog_id), "pin": pin_of(x.prog_id, pins::xdp_name(netns, &dev)),
             }));
         }
         for f in h.tc_list(ifindex).unwrap_or_default() {
+            let egress = f.direction == netlink::TcDirection::Egress;
+            let name = pins::tc_name(netns, &dev, egress, f.priority, f.handle);
             rows.push(serde_json::json!({
                 "dev": dev, "ifindex": ifindex, "hook": format!("tc {}", f.direction.as_str()),
                 "prio": f.priority, "handle": f.handle, "prog_id": f.prog_id, "name": f.name,
-                "tag": f.tag_hex(), "direct_action": f.direct_action, "pin": pin_of(f.prog_id),
+                "tag": f.tag_hex(), "direct_action": f.direct_action, "pin": pin_of(f.prog_id, name),
             }));
         }
     }
