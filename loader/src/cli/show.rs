@@ -24,11 +24,10 @@ pub fn run(a: &ShowArgs, netns: Option<&str>) -> CliResult {
         )],
         None => h.links().map_err(|e| CliError::new(e.to_string()))?,
     };
-    let pinned = pins::scan();
     let pin_of = |id: u32, name: String| -> Option<String> {
-        pins::dirs_of(&pinned, id, &name)
+        pins::dirs_for(id, &name)
             .first()
-            .map(|p| p.dir.display().to_string())
+            .map(|d| d.display().to_string())
     };
     let mut rows = Vec::new();
     for (ifindex, dev) in links {
