@@ -323,10 +323,14 @@ fn attach_net(
                 Some(Mode::Native) => XdpMode::Native,
                 Some(Mode::Hw) => XdpMode::Hw,
             };
-            let before: Vec<u32> = h
-                .xdp_query(ifindex)
-                .map(|v| v.iter().map(|i| i.prog_id).collect())
-                .unwrap_or_default();
+            // What --replace will replace (without it, an attached program makes us fail).
+            let before: Vec<u32> = if a.replace {
+                h.xdp_query(ifindex)
+                    .map(|v| v.iter().map(|i| i.prog_id).collect())
+                    .unwrap_or_default()
+            } else {
+                Vec::new()
+            };
             let flags = XdpFlags {
                 replace: a.replace,
                 expected: None,
@@ -384,17 +388,21 @@ fn attach_net(
             }
             let priority = a.prio.unwrap_or(1);
             let handle = a.handle.unwrap_or(1);
-            let before: Vec<u32> = h
-                .tc_list(ifindex)
-                .map(|v| {
-                    v.iter()
-                        .filter(|f| {
-                            f.direction == nd && f.priority == priority && f.handle == handle
-                        })
-                        .map(|f| f.prog_id)
-                        .collect()
-                })
-                .unwrap_or_default();
+            // What --replace will replace (without it, a filter there makes us fail).
+            let before: Vec<u32> = if a.replace {
+                h.tc_list(ifindex)
+                    .map(|v| {
+                        v.iter()
+                            .filter(|f| {
+                                f.direction == nd && f.priority == priority && f.handle == handle
+                            })
+                            .map(|f| f.prog_id)
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            } else {
+                Vec::new()
+            };
             let res = h.tc_attach(
                 ifindex,
                 TcHook {

@@ -92,13 +92,27 @@ pub fn read_file(path: &Path) -> io::Result<FileBytes> {
     let f = std::fs::File::open(path)?;
     let meta = f.metadata()?;
     if !meta.is_file() || meta.len() < MAP_AT_LEAST {
-        return std::fs::read(path).map(FileBytes::Read);
+        return read_open(&f, meta.len());
     }
     let len = usize::try_from(meta.len()).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))?;
-    map_fd(&f, len).map_or_else(
-        || std::fs::read(path).map(FileBytes::Read),
-        |m| Ok(FileBytes::Mapped(m)),
-    )
+    match map_fd(&f, len) {
+        Some(m) => Ok(FileBytes::Mapped(m)),
+        None => read_open(&f, 0),
+    }
+}
+
+/// Read the rest of a file already open (std::fs::read would open it again), with room for
+/// `size` bytes (its size, when small) from the start.
+fn read_open(mut f: &std::fs::File, size: u64) -> io::Result<FileBytes> {
+    use std::io::Read;
+    let room = if size < MAP_AT_LEAST {
+        size as usize + 1
+    } else {
+        0
+    };
+    let mut v = Vec::with_capacity(room);
+    f.read_to_end(&mut v)?;
+    Ok(FileBytes::Read(v))
 }
 
 /// A private read-only mapping of the first `len` bytes of `f`, or None if refused.
