@@ -33,6 +33,19 @@ pub fn prog_gone(id: u32) -> bool {
         .unwrap_or(true)
 }
 
+/// Wait (up to 2 s) until program `id` is gone from the kernel: nothing a test loaded may
+/// stay after it (the kernel frees programs after an RCU grace period).
+pub fn wait_prog_gone(id: u32) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while !prog_gone(id) {
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    true
+}
+
 pub fn map_gone(id: u32) -> bool {
     !sys::all_ids(sys::ObjKind::Map)
         .map(|ids| ids.contains(&id))

@@ -3,7 +3,7 @@
 
 use loader::sys::{self, ObjKind};
 use rbpf_tests::cli::{fails, ok, text};
-use rbpf_tests::kernel::{array_u64, prog_gone};
+use rbpf_tests::kernel::{array_u64, wait_prog_gone};
 use rbpf_tests::lab::Lab;
 use rbpf_tests::{bpf_obj, require_priv, run};
 use std::os::fd::AsFd;
@@ -84,11 +84,10 @@ fn xdp_classifier_keeps_counting_after_rbpf_load_exits_and_detach_removes_everyt
     ok(&["-n", &lab.ns_a, "detach", "--dev", &lab.veth_a, "--xdp"]);
     assert_eq!(ip_xdp_prog(&lab.ns_a, &lab.veth_a), None);
     assert!(!pin.exists(), "pins removed");
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while !prog_gone(id as u32) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(prog_gone(id as u32), "program {id} still in the kernel");
+    assert!(
+        wait_prog_gone(id as u32),
+        "program {id} still in the kernel"
+    );
 }
 
 #[test]
@@ -372,11 +371,10 @@ fn one_load_attached_to_two_devices_counts_both_and_detaches_one_at_a_time() {
 
     ok(&["-n", ns, "detach", "--dev", &second, "--xdp"]);
     assert!(!pin_second.exists());
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while !prog_gone(id as u32) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(prog_gone(id as u32), "program {id} still in the kernel");
+    assert!(
+        wait_prog_gone(id as u32),
+        "program {id} still in the kernel"
+    );
 }
 
 #[test]
@@ -443,11 +441,7 @@ fn several_devices_are_attached_all_or_none() {
         .and_then(|r| r.split(' ').next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no prog id in {msg}"));
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while !prog_gone(id) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(prog_gone(id), "program {id} still in the kernel");
+    assert!(wait_prog_gone(id), "program {id} still in the kernel");
 
     // What cannot work is refused before anything is loaded.
     let msg = fails(&[
@@ -586,11 +580,7 @@ fn load_reports_what_the_kernel_accepts_and_names_what_it_refuses() {
         let id = p["id"].as_u64().expect("id") as u32;
         assert!(p["verified_insns"].as_u64().unwrap_or(0) > 0);
         // Without --pin everything was unloaded when rbpf-load exited.
-        let deadline = Instant::now() + Duration::from_secs(2);
-        while !prog_gone(id) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        assert!(prog_gone(id), "{p}");
+        assert!(wait_prog_gone(id), "{p}");
     }
     let m = fails(&["load", &obj("bad_verifier")]);
     assert!(

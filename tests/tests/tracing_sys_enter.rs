@@ -9,6 +9,7 @@ mod tracing_support;
 use loader::attach::attach_raw_tracepoint;
 use loader::btf::{Btf, Kind};
 use loader::sys::{self, ObjKind, BPF_ANY};
+use rbpf_tests::kernel::wait_prog_gone;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use tracing_support::bpftool::Loaded;
 use tracing_support::*;

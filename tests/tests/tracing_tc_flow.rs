@@ -7,6 +7,7 @@
 mod tracing_support;
 
 use loader::events::{format, PerfEventArray, RingBuf, Stats};
+use rbpf_tests::kernel::wait_prog_gone;
 use rbpf_tests::lab::{Lab, ADDR6_A, ADDR_A};
 use std::net::{Ipv4Addr, Ipv6Addr, UdpSocket};
 use std::os::fd::{AsFd, OwnedFd};
@@ -14,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tracing_support::bpftool::Loaded;
-use tracing_support::{pin_to_cpu, prog_id, wait_prog_gone};
+use tracing_support::{pin_to_cpu, prog_id};
 
 /// `struct flow_event` (common.h), decoded field by field.
 #[derive(Debug, Clone, PartialEq, Eq)]

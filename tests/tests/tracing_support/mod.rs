@@ -112,15 +112,3 @@ pub fn prog_id(fd: &OwnedFd) -> u32 {
     use std::os::fd::AsFd;
     sys::prog_info(fd.as_fd()).unwrap().id
 }
-
-/// Wait (up to 2 s) until program `id` is gone from the kernel: nothing a test loaded may
-/// stay after it (the kernel frees programs after an RCU grace period).
-pub fn wait_prog_gone(id: u32) -> bool {
-    for _ in 0..200 {
-        if sys::fd_by_id(sys::ObjKind::Prog, id).is_err() {
-            return true;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    false
-}
