@@ -486,26 +486,10 @@ impl RingbufMmap {
         self.producer.load_u64(0)
     }
 
-    /// The 32-bit length word of the record header at ring position `pos` (8-aligned),
-    /// read with acquire ordering so that a committed record's data is visible.
-    #[inline]
-    pub fn header_len(&self, pos: u64) -> u32 {
-        self.data().header_len(pos)
-    }
-
     /// Copy `out.len()` bytes of the data area from ring position `pos`, wrapping at the end.
     #[inline]
     pub fn copy_from(&self, pos: u64, out: &mut [u8]) -> bool {
         wrapped_copy(&self.producer, self.page, self.data_size, pos, out)
-    }
-
-    /// Call `f` with the `len` bytes at ring position `pos` of a committed record that the
-    /// consumer position has not yet passed, lent without a copy: the kernel maps the data
-    /// area twice in a row, so a record up to the area's size never wraps. None when `len`
-    /// is larger than the area.
-    #[inline]
-    pub fn with_record<R>(&self, pos: u64, len: usize, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
-        self.data().with_record(pos, len, f)
     }
 
     /// The data area as a small copyable view for a reader's record loop: the bounds that
@@ -543,7 +527,10 @@ impl RingbufData<'_> {
         unsafe { AtomicU32::from_ptr(self.base.add(off) as *mut u32) }.load(Ordering::Acquire)
     }
 
-    /// [`RingbufMmap::with_record`], without checks beyond `len <= size`.
+    /// Call `f` with the `len` bytes at ring position `pos` of a committed record that the
+    /// consumer position has not yet passed, lent without a copy: the kernel maps the data
+    /// area twice in a row, so a record up to the area's size never wraps. None when `len`
+    /// is larger than the area.
     #[inline(always)]
     pub fn with_record<R>(self, pos: u64, len: usize, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
         if len > self.size {
