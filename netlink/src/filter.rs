@@ -307,12 +307,7 @@ impl Handle {
     pub fn tc_list(&mut self, ifindex: u32) -> Result<Vec<TcFilterInfo>> {
         let mut out = Vec::new();
         for dir in [TcDirection::Ingress, TcDirection::Egress] {
-            let op = format!("tc filter show dev {{dev}} {dir}");
-            let msg = filter_msg(ifindex, dir, 0, 0, 0, Vec::new());
-            let data = match self.conn.dump(rtm::GETTFILTER, &msg) {
-                Ok(d) => d,
-                Err(f) => return Err(self.fail(f, ifindex, &op)),
-            };
+            let (op, data) = self.dump_hook(ifindex, dir)?;
             match filters_in(&data) {
                 Ok(v) => out.extend(v.into_iter().filter(|f| f.direction == dir)),
                 Err(reason) => {
@@ -324,6 +319,34 @@ impl Handle {
             }
         }
         Ok(out)
+    }
+
+    /// How many filters of any kind (bpf, u32, flower, matchall ...) are on the clsact
+    /// hooks of device `ifindex`: a qdisc that has any still serves somebody.
+    pub fn tc_filter_count(&mut self, ifindex: u32) -> Result<usize> {
+        let mut n = 0;
+        for dir in [TcDirection::Ingress, TcDirection::Egress] {
+            let (_, data) = self.dump_hook(ifindex, dir)?;
+            n += data
+                .iter()
+                .filter(|d| d.msg_type == rtm::NEWTFILTER)
+                .filter(|d| {
+                    TcHeader::parse(&d.payload)
+                        .is_ok_and(|h| TcDirection::from_parent(h.parent.into()) == Some(dir))
+                })
+                .count();
+        }
+        Ok(n)
+    }
+
+    /// `tc filter show dev DEV DIR` as netlink messages, with the operation's name.
+    fn dump_hook(&mut self, ifindex: u32, dir: TcDirection) -> Result<(String, Vec<Data>)> {
+        let op = format!("tc filter show dev {{dev}} {dir}");
+        let msg = filter_msg(ifindex, dir, 0, 0, 0, Vec::new());
+        match self.conn.dump(rtm::GETTFILTER, &msg) {
+            Ok(d) => Ok((op, d)),
+            Err(f) => Err(self.fail(f, ifindex, &op)),
+        }
     }
 
     /// Delete every bpf filter on one hook (or both, with None) of device `ifindex`, one by

@@ -315,156 +315,49 @@ fn attach_net(
         CliError::new(e.to_string())
             .hint("`ip link` lists the devices; -n NETNS acts inside a namespace")
     })?;
-    let (hook, old_ids) = match def.attach {
-        AttachKind::Xdp => {
-            let mode = match a.mode {
-                None => XdpMode::Auto,
-                Some(Mode::Skb) => XdpMode::Skb,
-                Some(Mode::Native) => XdpMode::Native,
-                Some(Mode::Hw) => XdpMode::Hw,
-            };
-            // What --replace will replace (without it, an attached program makes us fail).
-            let before: Vec<u32> = if a.replace {
-                h.xdp_query(ifindex)
-                    .map(|v| v.iter().map(|i| i.prog_id).collect())
-                    .unwrap_or_default()
-            } else {
-                Vec::new()
-            };
-            let flags = XdpFlags {
-                replace: a.replace,
-                expected: None,
-            };
-            explain(a.explain, &[
-                "   XDP: RTM_SETLINK with IFLA_XDP { the program's fd, mode flags }",
-                "   why: an XDP program runs in the driver's receive path, before the kernel builds an skb; it returns XDP_PASS, XDP_DROP, XDP_TX or XDP_REDIRECT for each frame",
-                if a.replace { "   --replace: no XDP_FLAGS_UPDATE_IF_NOEXIST, so an attached program is swapped" } else { "   XDP_FLAGS_UPDATE_IF_NOEXIST: refuse (EBUSY) if a program is already attached, rather than replace it silently" },
-            ]);
-            h.xdp_attach(ifindex, lp.fd.as_fd(), mode, flags).map_err(|e| {
-                let busy = e.errno() == Some(libc::EBUSY) || e.errno() == Some(libc::EEXIST);
-                let err = CliError::new(e.to_string());
-                if busy {
-                    err.hint(format!("an XDP program is already attached to {dev}: add --replace to swap it, or `rbpf-load detach --dev {dev} --xdp`"))
-                } else {
-                    err
-                }
-            })?;
-            let now = h.xdp_query(ifindex).unwrap_or_default();
-            let mode = now
-                .iter()
-                .find(|i| i.prog_id == lp.id)
-                .map(|i| i.mode)
-                .unwrap_or(mode);
-            (Hook::Xdp { mode }, before)
-        }
-        AttachKind::Tc(dir) => {
-            let direction = if a.egress {
-                TcDirection::Egress
-            } else if a.ingress {
-                TcDirection::Ingress
-            } else {
-                dir.ok_or_else(|| {
-                    CliError::new(format!(
-                        "prog '{}' is a tc classifier: choose --ingress or --egress",
-                        lp.name
-                    ))
-                })?
-            };
-            let nd = match direction {
-                TcDirection::Ingress => netlink::TcDirection::Ingress,
-                TcDirection::Egress => netlink::TcDirection::Egress,
-            };
-            explain(a.explain, &[
-                "   tc: the clsact qdisc first (RTM_NEWQDISC, NLM_F_EXCL: EEXIST means it is there already), then a bpf filter on its ingress or egress hook (RTM_NEWTFILTER)",
-                "   why: clsact is a qdisc with no queue, only two hooks where filters see every packet as an skb; direct-action (TCA_BPF_FLAG_ACT_DIRECT) makes the program's return value the verdict (TC_ACT_OK, TC_ACT_SHOT)",
-            ]);
-            let state = h
-                .ensure_clsact(ifindex)
-                .map_err(|e| CliError::new(e.to_string()))?;
-            let created = state == ClsactState::Created;
-            if created {
-                ensure_bpffs()?;
-                let _ = pins::make_dir(&pins::clsact_marker(netns, dev));
-            }
-            let priority = a.prio.unwrap_or(1);
-            let handle = a.handle.unwrap_or(1);
-            // What --replace will replace (without it, a filter there makes us fail).
-            let before: Vec<u32> = if a.replace {
-                h.tc_list(ifindex)
-                    .map(|v| {
-                        v.iter()
-                            .filter(|f| {
-                                f.direction == nd && f.priority == priority && f.handle == handle
-                            })
-                            .map(|f| f.prog_id)
-                            .collect()
-                    })
-                    .unwrap_or_default()
-            } else {
-                Vec::new()
-            };
-            let res = h.tc_attach(
-                ifindex,
-                TcHook {
-                    direction: nd,
-                    priority,
-                    handle,
-                },
-                lp.fd.as_fd(),
-                &format!("{}:[{}]", lp.name, obj.name),
-                TcAttachFlags { replace: a.replace },
-            );
-            let info = match res {
-                Ok(i) => i,
-                Err(e) => {
-                    if created {
-                        let _ = cleanup_clsact(&mut h, ifindex, netns, dev);
-                    }
-                    let exists = e.errno() == Some(libc::EEXIST);
-                    let err = CliError::new(e.to_string());
-                    return Err(if exists {
-                        err.hint(format!("a filter with prio {priority} handle {handle} is already on {dev} {direction:?}: add --replace, choose --prio/--handle, or detach it"))
-                    } else {
-                        err
-                    });
-                }
-            };
-            (
-                Hook::Tc {
-                    direction,
-                    priority: info.priority,
-                    handle: info.handle,
-                },
-                before,
-            )
-        }
-        _ => return Err(CliError::new("not a network hook")),
-    };
-    let mut att = Attached {
-        dev: dev.to_string(),
-        ifindex,
-        hook,
-        pin_dir: None,
-    };
-    // Pin, so that the maps (tail calls!) outlive this process; undo the attach on failure.
-    let name = attachment_name(netns, &att);
+    let planned = planned_hook(a, lp, def)?;
+    // Other rbpf-load processes wait while this one changes the device's hooks.
+    let _lock = pins::lock_device(ifindex, dev)?;
+    // Pinned before the attach, so that an attachment is never without its pins (also
+    // when this process is killed in between); moved into place once attached.
+    let name = pin_name_of(netns, dev, &planned);
     let dir = a
         .pin
         .clone()
         .unwrap_or_else(|| pins::default_dir(&obj.name, &name));
-    let pinned = ensure_bpffs().and_then(|_| {
-        if dir.exists() {
-            // Our own earlier attachment at the same hook, now replaced.
-            let _ = pins::remove(&dir);
+    let staged = pins::with_tree(|| {
+        ensure_bpffs()?;
+        pins::stage(loaded, &dir)
+    })?;
+    let on = Device {
+        netns,
+        name: dev,
+        ifindex,
+    };
+    let hooked = match planned {
+        Hook::Xdp { mode } => attach_xdp(a, &mut h, &on, lp, mode),
+        Hook::Tc { .. } => attach_tc(a, &mut h, &on, lp, obj, &planned),
+    };
+    let (hook, old_ids) = match hooked {
+        Ok(x) => x,
+        Err(e) => {
+            let _ = pins::with_tree(|| {
+                pins::unstage(&staged);
+                Ok(())
+            });
+            return Err(e);
         }
-        loaded
-            .pin_all(&dir)
-            .map_err(|e| CliError::new(e.to_string()))
-    });
-    let pinned = match pinned {
+    };
+    let att = Attached {
+        dev: dev.to_string(),
+        ifindex,
+        hook,
+        pin_dir: Some(dir.clone()),
+    };
+    let pinned = match pins::with_tree(|| pins::settle(&staged, &dir)) {
         Ok(p) => p,
         Err(e) => {
-            let _ = detach_attached(netns, &att);
+            let _ = undo(&mut h, netns, &att);
             return Err(e);
         }
     };
@@ -475,38 +368,204 @@ fn attach_net(
         }
         explain_line!("   why: when rbpf-load exits its fds close. The device keeps the attached program, but the kernel empties a PROG_ARRAY when its last user reference (an fd or a pin) goes, and the tail calls would silently stop; a pin is such a reference, and lets `map dump` and `detach` find everything later");
     }
-    att.pin_dir = Some(dir);
-    // What we replaced is not attached here any more: its pins for this hook go.
-    let old: Vec<(u32, String)> = old_ids
-        .into_iter()
-        .filter(|id| *id != lp.id)
-        .map(|id| (id, name.clone()))
-        .collect();
-    if !old.is_empty() {
-        for d in pins::remove_for(&old) {
-            if a.explain {
-                explain_line!("removed the pins of the replaced program: {}", d.display());
-            }
-        }
-    }
+    forget_replaced(a.explain, lp.id, &name, old_ids)?;
     Ok(att)
 }
 
-pub fn attachment_name(netns: Option<&str>, att: &Attached) -> String {
-    match att.hook {
-        Hook::Xdp { .. } => pins::xdp_name(netns, &att.dev),
+/// Where the program will go, before anything is attached (tc: the direction, priority and
+/// handle asked for, which the kernel takes as given).
+fn planned_hook(a: &AttachArgs, lp: &LoadedProgram, def: &SectionDef) -> CliResult<Hook> {
+    Ok(match def.attach {
+        AttachKind::Xdp => Hook::Xdp {
+            mode: match a.mode {
+                None => XdpMode::Auto,
+                Some(Mode::Skb) => XdpMode::Skb,
+                Some(Mode::Native) => XdpMode::Native,
+                Some(Mode::Hw) => XdpMode::Hw,
+            },
+        },
+        AttachKind::Tc(dir) => Hook::Tc {
+            direction: if a.egress {
+                TcDirection::Egress
+            } else if a.ingress {
+                TcDirection::Ingress
+            } else {
+                dir.ok_or_else(|| {
+                    CliError::new(format!(
+                        "prog '{}' is a tc classifier: choose --ingress or --egress",
+                        lp.name
+                    ))
+                })?
+            },
+            priority: a.prio.unwrap_or(1),
+            handle: a.handle.unwrap_or(1),
+        },
+        _ => return Err(CliError::new("not a network hook")),
+    })
+}
+
+fn pin_name_of(netns: Option<&str>, dev: &str, hook: &Hook) -> String {
+    match *hook {
+        Hook::Xdp { .. } => pins::xdp_name(netns, dev),
         Hook::Tc {
             direction,
             priority,
             handle,
         } => pins::tc_name(
             netns,
-            &att.dev,
+            dev,
             direction == TcDirection::Egress,
             priority,
             handle,
         ),
     }
+}
+
+/// What we replaced is not attached here any more: its pins for this hook go.
+fn forget_replaced(explain: bool, id: u32, name: &str, old_ids: Vec<u32>) -> CliResult {
+    let old: Vec<(u32, String)> = old_ids
+        .into_iter()
+        .filter(|old| *old != id)
+        .map(|old| (old, name.to_string()))
+        .collect();
+    if old.is_empty() {
+        return Ok(());
+    }
+    for d in pins::with_tree(|| Ok(pins::remove_for(&old)))? {
+        if explain {
+            explain_line!("removed the pins of the replaced program: {}", d.display());
+        }
+    }
+    Ok(())
+}
+
+/// XDP through `RTM_SETLINK`; returns the hook (with the mode the kernel chose) and what
+/// `--replace` replaced.
+fn attach_xdp(
+    a: &AttachArgs,
+    h: &mut Handle,
+    on: &Device,
+    lp: &LoadedProgram,
+    mode: XdpMode,
+) -> CliResult<(Hook, Vec<u32>)> {
+    let (ifindex, dev) = (on.ifindex, on.name);
+    // What --replace will replace (without it, an attached program makes us fail).
+    let before: Vec<u32> = if a.replace {
+        h.xdp_query(ifindex)
+            .map(|v| v.iter().map(|i| i.prog_id).collect())
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let flags = XdpFlags {
+        replace: a.replace,
+        expected: None,
+    };
+    explain(a.explain, &[
+        "   XDP: RTM_SETLINK with IFLA_XDP { the program's fd, mode flags }",
+        "   why: an XDP program runs in the driver's receive path, before the kernel builds an skb; it returns XDP_PASS, XDP_DROP, XDP_TX or XDP_REDIRECT for each frame",
+        if a.replace { "   --replace: no XDP_FLAGS_UPDATE_IF_NOEXIST, so an attached program is swapped" } else { "   XDP_FLAGS_UPDATE_IF_NOEXIST: refuse (EBUSY) if a program is already attached, rather than replace it silently" },
+    ]);
+    h.xdp_attach(ifindex, lp.fd.as_fd(), mode, flags).map_err(|e| {
+        let busy = e.errno() == Some(libc::EBUSY) || e.errno() == Some(libc::EEXIST);
+        let err = CliError::new(e.to_string());
+        if busy {
+            err.hint(format!("an XDP program is already attached to {dev}: add --replace to swap it, or `rbpf-load detach --dev {dev} --xdp`"))
+        } else {
+            err
+        }
+    })?;
+    let now = h.xdp_query(ifindex).unwrap_or_default();
+    let mode = now
+        .iter()
+        .find(|i| i.prog_id == lp.id)
+        .map(|i| i.mode)
+        .unwrap_or(mode);
+    Ok((Hook::Xdp { mode }, before))
+}
+
+/// The device an attachment goes to.
+struct Device<'a> {
+    netns: Option<&'a str>,
+    name: &'a str,
+    ifindex: u32,
+}
+
+/// A direct-action bpf filter on clsact (created when missing); returns the hook as the
+/// kernel echoed it and what `--replace` replaced.
+fn attach_tc(
+    a: &AttachArgs,
+    h: &mut Handle,
+    on: &Device,
+    lp: &LoadedProgram,
+    obj: &Object,
+    planned: &Hook,
+) -> CliResult<(Hook, Vec<u32>)> {
+    let Hook::Tc {
+        direction,
+        priority,
+        handle,
+    } = *planned
+    else {
+        return Err(CliError::new("not a tc hook"));
+    };
+    let (netns, ifindex, dev) = (on.netns, on.ifindex, on.name);
+    let nd = match direction {
+        TcDirection::Ingress => netlink::TcDirection::Ingress,
+        TcDirection::Egress => netlink::TcDirection::Egress,
+    };
+    explain(a.explain, &[
+        "   tc: the clsact qdisc first (RTM_NEWQDISC, NLM_F_EXCL: EEXIST means it is there already), then a bpf filter on its ingress or egress hook (RTM_NEWTFILTER)",
+        "   why: clsact is a qdisc with no queue, only two hooks where filters see every packet as an skb; direct-action (TCA_BPF_FLAG_ACT_DIRECT) makes the program's return value the verdict (TC_ACT_OK, TC_ACT_SHOT)",
+    ]);
+    let created = ensure_clsact(h, on)?;
+    // What --replace will replace (without it, a filter there makes us fail).
+    let before: Vec<u32> = if a.replace {
+        h.tc_list(ifindex)
+            .map(|v| {
+                v.iter()
+                    .filter(|f| f.direction == nd && f.priority == priority && f.handle == handle)
+                    .map(|f| f.prog_id)
+                    .collect()
+            })
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let res = h.tc_attach(
+        ifindex,
+        TcHook {
+            direction: nd,
+            priority,
+            handle,
+        },
+        lp.fd.as_fd(),
+        &format!("{}:[{}]", lp.name, obj.name),
+        TcAttachFlags { replace: a.replace },
+    );
+    let info = match res {
+        Ok(i) => i,
+        Err(e) => {
+            if created {
+                let _ = cleanup_clsact(h, ifindex, netns, dev);
+            }
+            let exists = e.errno() == Some(libc::EEXIST);
+            let err = CliError::new(e.to_string());
+            return Err(if exists {
+                err.hint(format!("a filter with prio {priority} handle {handle} is already on {dev} {direction:?}: add --replace, choose --prio/--handle, or detach it"))
+            } else {
+                err
+            });
+        }
+    };
+    Ok((
+        Hook::Tc {
+            direction,
+            priority: info.priority,
+            handle: info.handle,
+        },
+        before,
+    ))
 }
 
 fn describe(att: &Attached, lp: &LoadedProgram, why: &str) -> String {
@@ -553,7 +612,38 @@ pub fn mode_name(m: XdpMode) -> &'static str {
     }
 }
 
-/// Delete the clsact qdisc if we created it and no filter is left on it.
+/// Make sure the device has a clsact qdisc; says whether we created it. The marker that
+/// says so is made before the qdisc, so that a process killed in between never leaves a
+/// qdisc of ours unmarked (a marker without a qdisc is dropped by [`cleanup_clsact`]).
+fn ensure_clsact(h: &mut Handle, on: &Device) -> CliResult<bool> {
+    let marker = pins::clsact_marker(on.netns, on.name);
+    let had_marker = marker.exists();
+    if !had_marker {
+        pins::with_tree(|| {
+            ensure_bpffs()?;
+            Ok(pins::make_dir(&marker)?)
+        })?;
+    }
+    match h.ensure_clsact(on.ifindex) {
+        Ok(ClsactState::Created) => Ok(true),
+        Ok(_) => {
+            if !had_marker {
+                drop_marker(&marker)?;
+            }
+            Ok(false)
+        }
+        Err(e) => {
+            if !had_marker {
+                let _ = drop_marker(&marker);
+            }
+            Err(CliError::new(e.to_string()))
+        }
+    }
+}
+
+/// Delete the clsact qdisc if we created it and no filter of anybody is left on it. The
+/// caller holds the device's lock, so no rbpf-load adds one meanwhile; see
+/// docs/reliability.md for other tools.
 pub fn cleanup_clsact(
     h: &mut Handle,
     ifindex: u32,
@@ -564,20 +654,40 @@ pub fn cleanup_clsact(
     if !marker.exists() {
         return Ok(false);
     }
-    let left = h.tc_list(ifindex).map(|v| v.len()).unwrap_or(1);
-    if left > 0 || h.qdisc_kind(ifindex).ok().flatten().as_deref() != Some("clsact") {
+    let kind = h.qdisc_kind(ifindex).ok().flatten();
+    if kind.is_none() {
+        // Gone already (or never made: a process killed after marking): drop the marker.
+        drop_marker(&marker)?;
+        return Ok(false);
+    }
+    let left = h.tc_filter_count(ifindex).unwrap_or(1);
+    if left > 0 || kind.as_deref() != Some("clsact") {
         return Ok(false);
     }
     h.delete_clsact(ifindex)
         .map_err(|e| CliError::new(e.to_string()))?;
-    let _ = std::fs::remove_dir(&marker);
-    pins::tidy();
+    drop_marker(&marker)?;
     Ok(true)
+}
+
+/// Remove the marker that says we created a device's clsact qdisc.
+fn drop_marker(marker: &std::path::Path) -> CliResult {
+    pins::with_tree(|| {
+        let _ = std::fs::remove_dir(marker);
+        pins::tidy();
+        Ok(())
+    })
 }
 
 /// Undo one attachment: detach, unpin, and remove a clsact we created that is now empty.
 pub fn detach_attached(netns: Option<&str>, att: &Attached) -> CliResult {
     let mut h = nl()?;
+    let _lock = pins::lock_device(att.ifindex, &att.dev)?;
+    undo(&mut h, netns, att)
+}
+
+/// [`detach_attached`] for a caller that holds the device's lock.
+fn undo(h: &mut Handle, netns: Option<&str>, att: &Attached) -> CliResult {
     let res = match att.hook {
         Hook::Xdp { mode } => h
             .xdp_detach(att.ifindex, mode, None)
@@ -598,10 +708,13 @@ pub fn detach_attached(netns: Option<&str>, att: &Attached) -> CliResult {
         }
     };
     if let Some(d) = &att.pin_dir {
-        let _ = pins::remove(d);
+        pins::with_tree(|| {
+            let _ = pins::remove(d);
+            Ok(())
+        })?;
     }
     if matches!(att.hook, Hook::Tc { .. }) {
-        cleanup_clsact(&mut h, att.ifindex, netns, &att.dev)?;
+        cleanup_clsact(h, att.ifindex, netns, &att.dev)?;
     }
     res
 }

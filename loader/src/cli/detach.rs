@@ -16,11 +16,16 @@ pub fn run(a: &DetachArgs, netns: Option<&str>) -> CliResult {
         .ok_or_else(|| CliError::new("--dev or --pin is required"))?;
     let mut h = super::attach::nl_explained(a.explain)?;
     let ifindex = h.ifindex(dev).map_err(|e| CliError::new(e.to_string()))?;
+    // Other rbpf-load processes wait while this one changes the device's hooks.
+    let _lock = pins::lock_device(ifindex, dev)?;
     if a.xdp {
         let attached = h
             .xdp_query(ifindex)
             .map_err(|e| CliError::new(e.to_string()))?;
         if attached.is_empty() {
+            if remove_orphans(netns, dev, "xdp", &[])? {
+                return Ok(());
+            }
             return Err(CliError::new(format!("{dev}: no XDP program attached")));
         }
         if a.explain {
@@ -31,7 +36,13 @@ pub fn run(a: &DetachArgs, netns: Option<&str>) -> CliResult {
         let ids: Vec<u32> = attached.iter().map(|x| x.prog_id).collect();
         let name = pins::xdp_name(netns, dev);
         let gone: Vec<_> = ids.iter().map(|id| (*id, name.clone())).collect();
-        report(dev, "xdp", &ids, &pins::remove_for(&gone));
+        report(
+            dev,
+            "xdp",
+            &ids,
+            &pins::with_tree(|| Ok(pins::remove_for(&gone)))?,
+        );
+        remove_orphans(netns, dev, "xdp", &[])?;
         return Ok(());
     }
     let dir = if a.egress {
@@ -52,6 +63,25 @@ pub fn run(a: &DetachArgs, netns: Option<&str>) -> CliResult {
         })
         .collect();
     if filters.is_empty() {
+        // What a process killed halfway left: pins without their filter, or a clsact we
+        // made with no filter on it.
+        let still: Vec<u32> = h
+            .tc_list(ifindex)
+            .map_err(|e| CliError::new(e.to_string()))?
+            .iter()
+            .filter(|f| f.direction == dir)
+            .map(|f| f.prog_id)
+            .collect();
+        let orphans = remove_orphans(netns, dev, dir.as_str(), &still)?;
+        if cleanup_clsact(&mut h, ifindex, netns, dev)? {
+            println!(
+                "{dev}: no bpf filter was left; removed the clsact qdisc rbpf-load had created"
+            );
+            return Ok(());
+        }
+        if orphans {
+            return Ok(());
+        }
         return Err(CliError::new(format!(
             "{dev}: no bpf filter on {}{}{}",
             dir.as_str(),
@@ -78,7 +108,8 @@ pub fn run(a: &DetachArgs, netns: Option<&str>) -> CliResult {
             (f.prog_id, name)
         })
         .collect();
-    report(dev, dir.as_str(), &ids, &pins::remove_for(&gone));
+    let removed = pins::with_tree(|| Ok(pins::remove_for(&gone)))?;
+    report(dev, dir.as_str(), &ids, &removed);
     if cleanup_clsact(&mut h, ifindex, netns, dev)? {
         println!("{dev}: removed the clsact qdisc rbpf-load had created");
     }
@@ -103,10 +134,28 @@ fn detach_pin(dir: &Path) -> CliResult {
     if !crate::sys::is_bpffs(dir) {
         return Err(CliError::new(format!("{}: not on bpffs", dir.display())));
     }
-    std::fs::remove_dir_all(dir).map_err(|e| CliError::new(format!("{}: {e}", dir.display())))?;
+    pins::with_tree(|| {
+        std::fs::remove_dir_all(dir).map_err(|e| CliError::new(format!("{}: {e}", dir.display())))
+    })?;
     println!(
         "removed {} (its links, programs and maps are released)",
         dir.display()
     );
     Ok(())
+}
+
+/// Remove the pins of attachments on `dev`'s `hook` that are not attached any more
+/// ([`pins::orphans`]); says whether there were any.
+fn remove_orphans(netns: Option<&str>, dev: &str, hook: &str, attached: &[u32]) -> CliResult<bool> {
+    let removed = pins::with_tree(|| {
+        let dirs = pins::orphans(netns, dev, hook, attached);
+        for d in &dirs {
+            pins::remove(d).map_err(|e| CliError::new(format!("{}: {e}", d.display())))?;
+        }
+        Ok(dirs)
+    })?;
+    for d in &removed {
+        println!("removed pins {} (nothing attached from them)", d.display());
+    }
+    Ok(!removed.is_empty())
 }

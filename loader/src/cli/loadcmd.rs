@@ -117,10 +117,12 @@ pub fn run(a: &LoadArgs) -> CliResult {
     }
     match &a.pin {
         Some(dir) => {
-            ensure_bpffs()?;
-            let pins = loaded
-                .pin_all(dir)
-                .map_err(|e| CliError::new(e.to_string()))?;
+            let pins = super::pins::with_tree(|| {
+                ensure_bpffs()?;
+                loaded
+                    .pin_all(dir)
+                    .map_err(|e| CliError::new(e.to_string()))
+            })?;
             if a.explain {
                 for p in &pins {
                     explain_line!("bpf(BPF_OBJ_PIN, \"{}\")", p.display());

@@ -9,7 +9,9 @@
 //! device's clsact qdisc, so that we delete it when the last filter goes, and never one we
 //! found there.
 
-use crate::sys;
+use super::{CliError, CliResult};
+use crate::load::Loaded;
+use crate::sys::{self, lock::Lock};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
@@ -146,6 +148,102 @@ pub fn remove_for(attachments: &[(u32, String)]) -> Vec<PathBuf> {
         }
     }
     removed
+}
+
+/// The device's lock (`sys::lock::device`): held while its hooks change.
+pub fn lock_device(ifindex: u32, dev: &str) -> CliResult<Lock> {
+    sys::lock::device(ifindex, dev).map_err(|e| {
+        CliError::new(e.to_string()).hint(
+            "another rbpf-load is attaching or detaching there; \
+             RBPF_LOCK_TIMEOUT=SECONDS waits longer",
+        )
+    })
+}
+
+/// Run `f` holding the pin tree's lock: creating, filling and removing directories under
+/// the root (and `--pin` ones) never interleaves with another rbpf-load doing the same, so
+/// one process never removes a directory another has just made.
+pub fn with_tree<T>(f: impl FnOnce() -> CliResult<T>) -> CliResult<T> {
+    let _lock = sys::lock::pin_tree().map_err(|e| CliError::new(e.to_string()))?;
+    f()
+}
+
+/// Pins made before the attach, at `at`: the attachment's directory, or a sibling of it
+/// (`NAME_new`) when that directory exists already (what a `--replace` replaces keeps its
+/// pins until the new program is attached).
+pub struct Staged {
+    at: PathBuf,
+    pinned: Vec<PathBuf>,
+}
+
+/// Pin every program and map of `loaded` for an attachment whose directory is `dir`.
+pub fn stage(loaded: &Loaded, dir: &Path) -> CliResult<Staged> {
+    let at = if dir.exists() {
+        let mut name = dir.file_name().unwrap_or_default().to_os_string();
+        name.push("_new");
+        let at = dir.with_file_name(name);
+        // Left by a process killed before it settled; the device's lock is ours now.
+        let _ = std::fs::remove_dir_all(&at);
+        at
+    } else {
+        dir.to_path_buf()
+    };
+    let pinned = loaded
+        .pin_all(&at)
+        .map_err(|e| CliError::new(e.to_string()))?;
+    Ok(Staged { at, pinned })
+}
+
+/// Remove staged pins again (the attach failed).
+pub fn unstage(s: &Staged) {
+    let _ = remove(&s.at);
+}
+
+/// Move staged pins to `dir` (replacing what was there); returns the pins' paths.
+pub fn settle(s: &Staged, dir: &Path) -> CliResult<Vec<PathBuf>> {
+    if s.at == dir {
+        return Ok(s.pinned.clone());
+    }
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(CliError::new(format!("{}: {e}", dir.display()))),
+    }
+    std::fs::rename(&s.at, dir).map_err(|e| {
+        CliError::new(format!(
+            "move pins {} to {}: {e}",
+            s.at.display(),
+            dir.display()
+        ))
+    })?;
+    Ok(s.pinned
+        .iter()
+        .map(|p| dir.join(p.strip_prefix(&s.at).unwrap_or(p)))
+        .collect())
+}
+
+/// Pin directories of attachments on hook `hook` (`xdp`, `ingress`, `egress`) of `dev` that
+/// hold none of the programs `attached` there now: left by a process killed after it pinned
+/// and before it attached (see [`stage`]). The caller holds the device's lock, so no attach
+/// there is half done.
+pub fn orphans(netns: Option<&str>, dev: &str, hook: &str, attached: &[u32]) -> Vec<PathBuf> {
+    let prefix = format!("{}-{hook}", dev_key(netns, dev));
+    let ours = |name: &str| {
+        name.strip_prefix(&prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(['-', '_']))
+    };
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(ROOT)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|o| o.file_name() != "_clsact")
+        .flat_map(|o| std::fs::read_dir(o.path()).into_iter().flatten().flatten())
+        .filter(|a| ours(&a.file_name().to_string_lossy()))
+        .map(|a| a.path())
+        .filter(|d| d.is_dir() && prog_ids_in(d).iter().all(|id| !attached.contains(id)))
+        .collect();
+    dirs.sort();
+    dirs
 }
 
 /// Create a directory (and its parents) readable by the owner only.

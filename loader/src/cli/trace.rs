@@ -71,18 +71,20 @@ pub fn run(
             .unwrap_or_default()
     );
     if let Some(dir) = &a.pin {
-        ensure_bpffs()?;
-        let pinned = loaded
-            .pin_all(dir)
-            .map_err(|e| CliError::new(e.to_string()));
-        let pinned = pinned.and_then(|_| {
-            link.pin(&dir.join("link"))
-                .map_err(|e| CliError::new(e.to_string()))
-        });
-        if let Err(e) = pinned {
-            let _ = std::fs::remove_dir_all(dir);
-            return Err(e);
-        }
+        super::pins::with_tree(|| {
+            ensure_bpffs()?;
+            let pinned = loaded
+                .pin_all(dir)
+                .map_err(|e| CliError::new(e.to_string()));
+            let pinned = pinned.and_then(|_| {
+                link.pin(&dir.join("link"))
+                    .map_err(|e| CliError::new(e.to_string()))
+            });
+            if pinned.is_err() {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            pinned
+        })?;
         if a.explain {
             explain_line!(
                 "bpf(BPF_OBJ_PIN) of the programs, maps and the link under {}",
@@ -102,7 +104,7 @@ pub fn run(
     let res = wait_with(a, obj, &loaded, sigfd);
     drop(link);
     if let (Some(dir), true) = (&a.pin, a.foreground) {
-        let _ = std::fs::remove_dir_all(dir);
+        let _ = super::pins::with_tree(|| Ok(std::fs::remove_dir_all(dir)));
     }
     // Not println!: the reader may be gone (SIGPIPE is blocked by now).
     let _ = writeln!(std::io::stdout(), "detached");

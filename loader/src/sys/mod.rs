@@ -8,6 +8,7 @@
 //! This module (with its children) is the only place in the loader with `unsafe`.
 
 pub mod file;
+pub mod lock;
 pub mod perf;
 
 use std::ffi::CString;
