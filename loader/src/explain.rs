@@ -59,6 +59,8 @@ fn reason(key: &str) -> Option<&'static str> {
         "map_plain" => "a map is kernel memory shared by the programs and user space; the program finds it through the fd we put into its instructions",
         "map_data" => "C global variables live in one single-element ARRAY map per section (.data, .bss, .rodata); the program gets the address of that element's value",
         "map_init" => "the initial values of the section's variables, as the ELF file has them (.bss has none: it starts as zeroes)",
+        "map_reuse" => "the map is shared through bpffs: another load pinned it (libbpf's LIBBPF_PIN_BY_NAME, iproute2's PIN_GLOBAL_NS, or --reuse-map), so this load's programs use that map instead of a new one of their own",
+        "map_share" => "the object declares the map shared: pinned, the next load of this or another object that declares it finds it there and uses it",
         "map_freeze" => ".rodata is const: once frozen, not even user space can write it, so the verifier may use its values as known constants and drop code that they make unreachable",
         "map_prog_array" => "a PROG_ARRAY holds programs for bpf_tail_call(); its slots can only be filled once those programs are loaded (the last step)",
         "map_perf" => "a PERF_EVENT_ARRAY has one slot per CPU; a reader opens a perf ring buffer for each and stores its fd there",

@@ -140,6 +140,9 @@ pub struct MapInfo {
     pub flags: u32,
     pub flag_names: Vec<String>,
     pub pinning: String,
+    /// Where a shared map is pinned and looked for (default pin root), if it is shared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pin_path: Option<String>,
     /// Global data: the variables in it and their initial bytes (hex).
     pub variables: Vec<VarInfo>,
     pub initial_bytes: Option<usize>,
@@ -634,10 +637,14 @@ fn map_info(obj: &Object, m: &crate::obj::MapDef) -> MapInfo {
         max_entries: m.max_entries,
         flags: m.map_flags,
         flag_names: flag_names(m.map_flags),
-        pinning: match m.pinning {
+        pinning: match &m.pinning {
             Pinning::None => "none".into(),
             Pinning::ByName => "by name".into(),
+            Pinning::ObjectNs { .. } => "PIN_OBJECT_NS".into(),
+            Pinning::GlobalNs => "PIN_GLOBAL_NS".into(),
         },
+        pin_path: crate::share::shared_path(m, &Default::default(), None)
+            .map(|p| p.display().to_string()),
         variables,
         initial_bytes: m.data.as_ref().map(|d| d.len()),
         values: m

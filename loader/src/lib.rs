@@ -52,5 +52,6 @@ pub mod load;
 pub mod obj;
 pub mod reloc;
 pub mod section;
+pub mod share;
 pub mod sys;
 pub mod valuefmt;

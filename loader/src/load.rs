@@ -58,6 +58,12 @@ pub enum LoadError {
     },
     #[error("pin {path}: {reason}")]
     Pin { path: String, reason: String },
+    #[error("map '{map}': pinned map {path}: {reason}")]
+    MapReuse {
+        map: String,
+        path: String,
+        reason: String,
+    },
 }
 
 /// The verifier said no: its reason, where, and the whole log.
@@ -137,6 +143,13 @@ pub struct LoadOptions {
     pub explain: Option<Narrator>,
     /// Who resolves CO-RE relocations.
     pub core: CoreMode,
+    /// Where maps pinned by name (`LIBBPF_PIN_BY_NAME`) are shared; None: /sys/fs/bpf.
+    pub pin_root: Option<PathBuf>,
+    /// Maps taken from a pin instead of created: the object's map name -> the pin.
+    pub reuse_maps: HashMap<String, PathBuf>,
+    /// Leave shared maps this load creates unpinned (a trial load that only asks whether
+    /// the kernel takes a program).
+    pub trial: bool,
 }
 
 /// Who resolves a program's CO-RE relocations (also the CLI's `--core auto|user|kernel`).
@@ -169,6 +182,8 @@ pub struct LoadedMap {
     pub def: MapDef,
     pub fd: OwnedFd,
     pub id: u32,
+    /// Where it is shared through bpffs, if it is ([`crate::share`]).
+    pub shared: Option<crate::share::SharedMap>,
 }
 
 /// A program in the kernel.
@@ -342,6 +357,7 @@ pub fn load(obj: &Object, opts: &LoadOptions) -> Result<Loaded> {
     for p in &progs {
         defs.push(program_def(p, opts.type_hint)?);
     }
+    crate::share::check_reuse_names(&obj.maps, &opts.reuse_maps)?;
     let ex = Explainer::new(opts.explain.as_deref());
     ex.say(|| {
         format!(
@@ -450,8 +466,7 @@ pub fn load(obj: &Object, opts: &LoadOptions) -> Result<Loaded> {
         ex.step("maps");
     }
     for def in &obj.maps {
-        let m = create_map(def, btf_fd.as_ref().map(|f| f.as_raw_fd()), &ex)?;
-        maps.push(m);
+        maps.push(shared_or_new_map(def, opts, btf_fd.as_ref(), &ex)?);
     }
     let map_fd = |name: &str| {
         maps.iter()
@@ -583,7 +598,77 @@ pub fn load(obj: &Object, opts: &LoadOptions) -> Result<Loaded> {
             ex.why("tail_call");
         }
     }
+    // 5. Shared maps this load made: pinned for the next one.
+    if !opts.trial {
+        pin_shared(&out, &ex)?;
+    }
     Ok(out)
+}
+
+/// Map `def` from its pin when it is shared and pinned already, else a new one (to be
+/// pinned by [`pin_shared`] once every program has loaded).
+fn shared_or_new_map(
+    def: &MapDef,
+    opts: &LoadOptions,
+    btf_fd: Option<&OwnedFd>,
+    ex: &Explainer,
+) -> Result<LoadedMap> {
+    use crate::share::{self, SharedMap};
+    let path = share::shared_path(def, &opts.reuse_maps, opts.pin_root.as_deref());
+    let Some(path) = path else {
+        return create_map(def, btf_fd.map(|f| f.as_raw_fd()), ex);
+    };
+    let must_exist = opts.reuse_maps.contains_key(&def.name);
+    if let Some((fd, id)) = share::open_pinned(def, &path, must_exist)? {
+        ex.say(|| {
+            format!(
+                "map '{}': bpf(BPF_OBJ_GET, \"{}\") = fd {}, id {id}: pinned before, and its type, sizes, max_entries and flags match, so it is used as it is",
+                def.name,
+                path.display(),
+                fd.as_raw_fd()
+            )
+        });
+        ex.why("map_reuse");
+        return Ok(LoadedMap {
+            def: def.clone(),
+            fd,
+            id,
+            shared: Some(SharedMap { path, reused: true }),
+        });
+    }
+    let mut m = create_map(def, btf_fd.map(|f| f.as_raw_fd()), ex)?;
+    m.shared = Some(SharedMap {
+        path,
+        reused: false,
+    });
+    Ok(m)
+}
+
+/// Pin the shared maps this load created where the next load will look for them. On
+/// failure the pins made here are removed again.
+fn pin_shared(out: &Loaded, ex: &Explainer) -> Result<()> {
+    let mut made: Vec<&Path> = Vec::new();
+    for m in &out.maps {
+        let Some(s) = m.shared.as_ref().filter(|s| !s.reused) else {
+            continue;
+        };
+        if let Err(e) = crate::share::pin_new(&m.def.name, m.fd.as_fd(), &s.path) {
+            for p in made {
+                let _ = std::fs::remove_file(p);
+            }
+            return Err(e);
+        }
+        made.push(&s.path);
+        ex.say(|| {
+            format!(
+                "map '{}': bpf(BPF_OBJ_PIN, \"{}\"): shared from now on",
+                m.def.name,
+                s.path.display()
+            )
+        });
+        ex.why("map_share");
+    }
+    Ok(())
 }
 
 fn log_text(buf: &[u8]) -> String {
@@ -592,27 +677,8 @@ fn log_text(buf: &[u8]) -> String {
 }
 
 fn create_map(def: &MapDef, btf_fd: Option<i32>, ex: &Explainer) -> Result<LoadedMap> {
-    let mut max_entries = def.max_entries;
-    let (mut key_size, mut value_size) = (def.key_size, def.value_size);
-    match def.map_type {
-        // One slot per CPU unless the object says otherwise.
-        PERF_EVENT_ARRAY => {
-            if max_entries == 0 {
-                max_entries = sys::possible_cpus().map(|c| c.len() as u32).unwrap_or(1);
-            }
-            key_size = 4;
-            value_size = 4;
-        }
-        RINGBUF => {
-            key_size = 0;
-            value_size = 0;
-        }
-        PROG_ARRAY => {
-            key_size = 4;
-            value_size = 4;
-        }
-        _ => {}
-    }
+    // One slot per CPU in a perf event array unless the object says otherwise; fixed sizes.
+    let (key_size, value_size, max_entries) = crate::share::kernel_shape(def);
     // Map types that take BTF key/value types.
     let btf_ok = btf_fd.is_some()
         && (def.btf_key_type_id != 0 || def.btf_value_type_id != 0)
@@ -693,6 +759,7 @@ fn create_map(def: &MapDef, btf_fd: Option<i32>, ex: &Explainer) -> Result<Loade
         def: def.clone(),
         fd,
         id,
+        shared: None,
     })
 }
 

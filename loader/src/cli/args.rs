@@ -170,6 +170,21 @@ pub struct AttachArgs {
         hide_possible_values = true
     )]
     pub core: crate::load::CoreMode,
+    #[command(flatten)]
+    pub share: ShareArgs,
+}
+
+/// Maps shared through bpffs.
+#[derive(Args, Debug, Default)]
+pub struct ShareArgs {
+    /// Where maps declared `pinning = LIBBPF_PIN_BY_NAME` are pinned and found (like
+    /// libbpf's pin_root_path; default /sys/fs/bpf; tc uses /sys/fs/bpf/tc/globals).
+    #[arg(long = "pin-root", value_name = "DIR")]
+    pub pin_root: Option<PathBuf>,
+    /// Use the map pinned at PATH for the object's map NAME instead of creating one
+    /// (repeatable); it must match in type, sizes, max_entries and flags.
+    #[arg(long = "reuse-map", value_name = "NAME=PATH")]
+    pub reuse_map: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -200,6 +215,8 @@ pub struct LoadArgs {
         hide_possible_values = true
     )]
     pub core: crate::load::CoreMode,
+    #[command(flatten)]
+    pub share: ShareArgs,
 }
 
 #[derive(Args, Debug)]

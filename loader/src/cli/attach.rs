@@ -3,7 +3,7 @@
 
 use super::args::{AttachArgs, Mode};
 use super::pins;
-use super::util::{apply_sets, ensure_bpffs, load_error};
+use super::util::{apply_sets, apply_share, ensure_bpffs, load_error};
 use super::{CliError, CliResult};
 use crate::load::{self, LoadOptions, Loaded, LoadedProgram, TargetProg};
 use crate::obj::Object;
@@ -140,6 +140,7 @@ pub fn run(a: &AttachArgs, netns: Option<&str>) -> CliResult {
             .then(|| Box::new(|s: &str| explain_line!("{s}")) as load::Narrator),
         ..Default::default()
     };
+    apply_share(&mut opts, &a.share)?;
     if let Some(t) = &a.target {
         opts.targets.insert(prog.name.clone(), target_prog(t)?);
     }

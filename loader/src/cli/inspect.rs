@@ -116,6 +116,9 @@ pub fn text(r: &Report, kernel: bool) -> String {
         }
         if m.pinning != "none" {
             s += &format!(", pinning {}", m.pinning);
+            if let Some(p) = &m.pin_path {
+                s += &format!(" at {p}");
+            }
         }
         if m.kernel_name != m.name {
             s += &format!(", kernel name '{}'", m.kernel_name);

@@ -1,7 +1,7 @@
 //! `rbpf-load load OBJ [--pin DIR]`: load everything, attach nothing.
 
 use super::args::LoadArgs;
-use super::util::{apply_sets, ensure_bpffs, load_error};
+use super::util::{apply_sets, apply_share, ensure_bpffs, load_error};
 use super::{CliError, CliResult};
 use crate::load::{self, LoadError, LoadOptions};
 use crate::obj::{map_type, Object};
@@ -23,17 +23,21 @@ pub fn run(a: &LoadArgs) -> CliResult {
             ))
         })?),
     };
-    let opts = |only: Option<Vec<String>>| LoadOptions {
-        only,
-        type_hint: hint,
-        log_level: if a.verbose { 2 } else { 1 },
-        core: a.core,
-        explain: a
-            .explain
-            .then(|| Box::new(|s: &str| explain_line!("{s}")) as load::Narrator),
-        ..Default::default()
+    let opts = |only: Option<Vec<String>>| -> CliResult<LoadOptions> {
+        let mut o = LoadOptions {
+            only,
+            type_hint: hint,
+            log_level: if a.verbose { 2 } else { 1 },
+            core: a.core,
+            explain: a
+                .explain
+                .then(|| Box::new(|s: &str| explain_line!("{s}")) as load::Narrator),
+            ..Default::default()
+        };
+        apply_share(&mut o, &a.share)?;
+        Ok(o)
     };
-    let loaded = match load::load(&obj, &opts(None)) {
+    let loaded = match load::load(&obj, &opts(None)?) {
         Ok(l) => l,
         Err(
             e @ (LoadError::Verifier(_)
@@ -44,7 +48,9 @@ pub fn run(a: &LoadArgs) -> CliResult {
             // Name every program the kernel refuses, not only the first.
             let mut failed = Vec::new();
             for p in &obj.programs {
-                if let Err(e) = load::load(&obj, &opts(Some(vec![p.name.clone()]))) {
+                let mut trial = opts(Some(vec![p.name.clone()]))?;
+                trial.trial = true;
+                if let Err(e) = load::load(&obj, &trial) {
                     failed.push(load_error(e, a.verbose));
                 }
             }
@@ -82,7 +88,13 @@ pub fn run(a: &LoadArgs) -> CliResult {
         let maps: Vec<_> = loaded
             .maps
             .iter()
-            .map(|m| serde_json::json!({"name": m.def.name, "type": map_type::name(m.def.map_type), "id": m.id}))
+            .map(|m| {
+                let mut v = serde_json::json!({"name": m.def.name, "type": map_type::name(m.def.map_type), "id": m.id});
+                if let Some(s) = &m.shared {
+                    v["shared"] = serde_json::json!({"path": s.path, "reused": s.reused});
+                }
+                v
+            })
             .collect();
         println!(
             "{}",
@@ -108,10 +120,11 @@ pub fn run(a: &LoadArgs) -> CliResult {
         }
         for m in &loaded.maps {
             println!(
-                "map {} ({}): id {}",
+                "map {} ({}): id {}{}",
                 m.def.name,
                 map_type::name(m.def.map_type),
-                m.id
+                m.id,
+                shared_note(m)
             );
         }
     }
@@ -145,4 +158,16 @@ pub fn run(a: &LoadArgs) -> CliResult {
         None => {}
     }
     Ok(())
+}
+
+/// `, shared at PATH (pinned by an earlier load)` for a map shared through bpffs.
+pub fn shared_note(m: &load::LoadedMap) -> String {
+    match &m.shared {
+        Some(s) if s.reused => format!(
+            ", shared at {} (pinned by an earlier load)",
+            s.path.display()
+        ),
+        Some(s) => format!(", shared at {} (pinned now)", s.path.display()),
+        None => String::new(),
+    }
 }

@@ -81,3 +81,20 @@ pub fn ensure_bpffs() -> CliResult {
         CliError::new(format!("bpffs: {e}")).hint("mount it with `mount -t bpf bpf /sys/fs/bpf`")
     })
 }
+
+/// `--pin-root` and `--reuse-map NAME=PATH` into the load's options.
+pub fn apply_share(opts: &mut crate::load::LoadOptions, s: &super::args::ShareArgs) -> CliResult {
+    opts.pin_root = s.pin_root.clone();
+    for r in &s.reuse_map {
+        let (name, path) = r
+            .split_once('=')
+            .filter(|(n, p)| !n.is_empty() && !p.is_empty())
+            .ok_or_else(|| {
+                CliError::new(format!("--reuse-map {r}: expected NAME=PATH"))
+                    .hint("e.g. --reuse-map counts=/sys/fs/bpf/counts")
+            })?;
+        opts.reuse_maps
+            .insert(name.to_string(), std::path::PathBuf::from(path));
+    }
+    Ok(())
+}

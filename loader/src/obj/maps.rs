@@ -86,12 +86,42 @@ pub enum MapKind {
     Data { section: String },
 }
 
-/// `LIBBPF_PIN_*`: whether a BTF map is pinned by name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Whether and where a map is shared through bpffs: the next load that finds it pinned
+/// there uses it instead of creating its own.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Pinning {
     #[default]
     None,
+    /// libbpf's `LIBBPF_PIN_BY_NAME` (BTF maps): `PIN_ROOT/NAME`, PIN_ROOT being
+    /// `/sys/fs/bpf` unless the loader is told otherwise.
     ByName,
+    /// iproute2's `PIN_OBJECT_NS` (`struct bpf_elf_map` maps): `/sys/fs/bpf/tc/OBJECT/NAME`,
+    /// OBJECT the hex SHA-1 of the object file, as `tc` names it.
+    ObjectNs { object: String },
+    /// iproute2's `PIN_GLOBAL_NS`: `/sys/fs/bpf/tc/globals/NAME`.
+    GlobalNs,
+}
+
+/// iproute2's `struct bpf_elf_map`: nine u32 (type, key and value size, max_elem, flags,
+/// id, pinning, inner_id, inner_idx), pinning being the seventh.
+const ELF_MAP_PINNING_FIELD: usize = 6;
+
+/// The pinning of an iproute2 legacy map (`PIN_NONE` 0, `PIN_OBJECT_NS` 1, `PIN_GLOBAL_NS`
+/// 2); the object's directory is named later ([`name_object_dirs`]).
+fn elf_map_pinning(value: u32, map: &str) -> Result<Pinning> {
+    match value {
+        0 => Ok(Pinning::None),
+        1 => Ok(Pinning::ObjectNs {
+            object: String::new(),
+        }),
+        2 => Ok(Pinning::GlobalNs),
+        n => Err(ObjError::Map {
+            map: map.to_string(),
+            reason: format!(
+                "pinning {n} in its bpf_elf_map is not one iproute2 knows (0 none, 1 PIN_OBJECT_NS, 2 PIN_GLOBAL_NS)"
+            ),
+        }),
+    }
 }
 
 /// A map as the object defines it.
@@ -291,6 +321,12 @@ pub(super) fn collect(
                             reason: format!("definition at offset {off} runs past the section"),
                         })
                 };
+                // iproute2's bpf_elf_map carries a pinning field; libbpf's bpf_map_def not.
+                let pinning = if def_size > 4 * ELF_MAP_PINNING_FIELD {
+                    elf_map_pinning(field(ELF_MAP_PINNING_FIELD)?, name)?
+                } else {
+                    Pinning::None
+                };
                 maps.push(MapDef {
                     name: name.to_string(),
                     kernel_name: name.to_string(),
@@ -303,7 +339,7 @@ pub(super) fn collect(
                     map_extra: 0,
                     btf_key_type_id: 0,
                     btf_value_type_id: 0,
-                    pinning: Pinning::None,
+                    pinning,
                     data: None,
                     values: Vec::new(),
                 });
@@ -379,6 +415,19 @@ pub(super) fn collect(
         });
     }
     Ok(Found { maps, by_symbol })
+}
+
+/// Name the directory of `PIN_OBJECT_NS` maps after the SHA-1 of the whole object `file`,
+/// as `tc` does; hashed only when some map asks.
+pub(super) fn name_object_dirs(maps: &mut [MapDef], file: &[u8]) {
+    let mut hex = None;
+    for m in maps {
+        if let Pinning::ObjectNs { object } = &mut m.pinning {
+            *object = hex
+                .get_or_insert_with(|| sha1_smol::Sha1::from(file).digest().to_string())
+                .clone();
+        }
+    }
 }
 
 /// Read one BTF map definition: `struct { __uint(type, ..); __type(key, ..); ... } name`.

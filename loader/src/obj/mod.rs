@@ -341,6 +341,7 @@ impl Object {
         // Maps (needs BTF for `.maps`), then relocations that refer to them.
         let maps_found = maps::collect(name, &file, &sec_names, btf.as_ref(), &syms_view(&syms))?;
         let mut maps = maps_found.maps;
+        maps::name_object_dirs(&mut maps, data);
         let map_by_sym = maps_found.by_symbol;
 
         for &sidx in &exec_sections {
