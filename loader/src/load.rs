@@ -58,12 +58,8 @@ pub enum LoadError {
     },
     #[error("pin {path}: {reason}")]
     Pin { path: String, reason: String },
-    #[error("map '{map}': pinned map {path}: {reason}")]
-    MapReuse {
-        map: String,
-        path: String,
-        reason: String,
-    },
+    #[error(transparent)]
+    MapReuse(#[from] crate::share::ShareError),
 }
 
 /// The verifier said no: its reason, where, and the whole log.
@@ -605,6 +601,22 @@ pub fn load(obj: &Object, opts: &LoadOptions) -> Result<Loaded> {
     Ok(out)
 }
 
+/// Pin a new shared map at `path`, making its directory in bpffs if needed.
+fn pin_new_shared(name: &str, fd: BorrowedFd, path: &Path) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        check_pin_dir(dir)?;
+    }
+    pin_one(fd, path).map_err(|e| match e {
+        LoadError::Pin { path, reason } => crate::share::ShareError {
+            map: name.to_string(),
+            path,
+            reason: format!("cannot pin the new map there: {reason}"),
+        }
+        .into(),
+        e => e,
+    })
+}
+
 /// Map `def` from its pin when it is shared and pinned already, else a new one (to be
 /// pinned by [`pin_shared`] once every program has loaded).
 fn shared_or_new_map(
@@ -652,7 +664,7 @@ fn pin_shared(out: &Loaded, ex: &Explainer) -> Result<()> {
         let Some(s) = m.shared.as_ref().filter(|s| !s.reused) else {
             continue;
         };
-        if let Err(e) = crate::share::pin_new(&m.def.name, m.fd.as_fd(), &s.path) {
+        if let Err(e) = pin_new_shared(&m.def.name, m.fd.as_fd(), &s.path) {
             for p in made {
                 let _ = std::fs::remove_file(p);
             }
@@ -1152,11 +1164,7 @@ impl Loaded {
     }
 }
 
-/// The file name a map is pinned under: bpffs refuses names with dots, so `.rodata.str1.1`
-/// becomes `rodata_str1_1`.
-pub fn pin_name(map: &str) -> String {
-    map.trim_start_matches('.').replace('.', "_")
-}
+pub use crate::share::pin_name;
 
 /// Pin `fd` at `path`, which must be inside a bpffs mount.
 pub fn pin_one(fd: BorrowedFd, path: &Path) -> Result<()> {

@@ -88,7 +88,7 @@ pub enum AttachKind {
     Manual,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TcDirection {
     Ingress,
     Egress,

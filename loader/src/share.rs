@@ -7,7 +7,6 @@
 //! value size, max_entries, flags), as libbpf checks; else the load fails before any program
 //! is loaded and names the field.
 
-use crate::load::{LoadError, Result};
 use crate::obj::{map_type, MapDef, Pinning};
 use crate::sys;
 use std::collections::HashMap;
@@ -28,6 +27,23 @@ pub struct SharedMap {
     pub reused: bool,
 }
 
+/// A shared map that cannot be used: the map, the pin, and what is wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("map '{map}': pinned map {path}: {reason}")]
+pub struct ShareError {
+    pub map: String,
+    pub path: String,
+    pub reason: String,
+}
+
+type Result<T> = std::result::Result<T, ShareError>;
+
+/// The file name a map is pinned under: bpffs refuses names with dots, so `.rodata.str1.1`
+/// becomes `rodata_str1_1`.
+pub fn pin_name(map: &str) -> String {
+    map.trim_start_matches('.').replace('.', "_")
+}
+
 /// Where map `def` is shared, if anywhere: a `--reuse-map` path first (`reuse`, by map
 /// name), else the object's own pinning under `pin_root` (default [`PIN_ROOT`]).
 pub fn shared_path(
@@ -43,7 +59,7 @@ pub fn shared_path(
         Pinning::ByName => Some(
             pin_root
                 .unwrap_or(Path::new(PIN_ROOT))
-                .join(crate::load::pin_name(&def.name)),
+                .join(pin_name(&def.name)),
         ),
         Pinning::ObjectNs { object } => Some(Path::new(TC_ROOT).join(object).join(&def.name)),
         Pinning::GlobalNs => Some(Path::new(TC_ROOT).join("globals").join(&def.name)),
@@ -56,7 +72,7 @@ pub fn check_reuse_names(maps: &[MapDef], reuse: &HashMap<String, PathBuf>) -> R
     names.sort();
     for name in names {
         if !maps.iter().any(|m| &m.name == name) {
-            return Err(LoadError::MapReuse {
+            return Err(ShareError {
                 map: name.clone(),
                 path: reuse[name].display().to_string(),
                 reason: format!(
@@ -75,7 +91,7 @@ pub fn check_reuse_names(maps: &[MapDef], reuse: &HashMap<String, PathBuf>) -> R
 /// The map pinned at `path` for `def`, with its id, when it matches; None when nothing is
 /// pinned there and `must_exist` is false (the load creates the map and pins it).
 pub fn open_pinned(def: &MapDef, path: &Path, must_exist: bool) -> Result<Option<(OwnedFd, u32)>> {
-    let err = |reason: String| LoadError::MapReuse {
+    let err = |reason: String| ShareError {
         map: def.name.clone(),
         path: path.display().to_string(),
         reason,
@@ -132,19 +148,4 @@ pub fn kernel_shape(def: &MapDef) -> (u32, u32, u32) {
         map_type::PROG_ARRAY => (4, 4, def.max_entries),
         _ => (def.key_size, def.value_size, def.max_entries),
     }
-}
-
-/// Pin `fd` at `path` (a new shared map), making its directory in bpffs if needed.
-pub fn pin_new(name: &str, fd: std::os::fd::BorrowedFd, path: &Path) -> Result<()> {
-    if let Some(dir) = path.parent() {
-        crate::load::check_pin_dir(dir)?;
-    }
-    crate::load::pin_one(fd, path).map_err(|e| match e {
-        LoadError::Pin { path, reason } => LoadError::MapReuse {
-            map: name.to_string(),
-            path,
-            reason: format!("cannot pin the new map there: {reason}"),
-        },
-        e => e,
-    })
 }

@@ -244,5 +244,29 @@ impl Drop for Lab {
         for ns in [&self.ns_a, &self.ns_b] {
             let _ = Command::new("ip").args(["netns", "del", ns]).output();
         }
+        // What rbpf-load pinned for attachments in these namespaces, and its clsact
+        // markers: a test that failed halfway leaves them (a passing one checks they went).
+        for dir in pins_of(&[&self.ns_a, &self.ns_b]) {
+            let _ = std::fs::remove_dir_all(&dir);
+            if let Some(parent) = dir.parent() {
+                let _ = std::fs::remove_dir(parent);
+            }
+        }
     }
+}
+
+/// rbpf-load's pin directories and clsact markers (`/sys/fs/bpf/rbpf/*/NS@...`) of
+/// attachments in namespaces `nss`.
+pub fn pins_of(nss: &[&str]) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir("/sys/fs/bpf/rbpf")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .flat_map(|o| std::fs::read_dir(o.path()).into_iter().flatten().flatten())
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            nss.iter().any(|ns| name.starts_with(&format!("{ns}@")))
+        })
+        .map(|e| e.path())
+        .collect()
 }

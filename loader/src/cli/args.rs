@@ -96,12 +96,17 @@ pub enum Mode {
 pub struct AttachArgs {
     /// The object file (clang -target bpf output).
     pub object: Option<PathBuf>,
-    /// The section of the program to attach.
+    /// The section of the program to attach (with --all: of the programs; repeatable).
+    #[arg(long, value_name = "SEC")]
+    pub sec: Vec<String>,
+    /// The program, when several share the section (with --all: a program to attach;
+    /// repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub prog: Vec<String>,
+    /// Load the object once and attach every program whose section names its hook (or the
+    /// ones --sec/--prog select): an application, one process, one set of maps.
     #[arg(long)]
-    pub sec: Option<String>,
-    /// The program, when several share the section.
-    #[arg(long)]
-    pub prog: Option<String>,
+    pub all: bool,
     /// The network device for XDP or tc; repeat it to attach the program, loaded once, to
     /// several devices (all or none: a failure on one undoes the others).
     #[arg(long, value_name = "DEV")]
@@ -112,8 +117,8 @@ pub struct AttachArgs {
     /// Attach as XDP (for a section name that does not say).
     #[arg(long, conflicts_with_all = ["ingress", "egress"])]
     pub xdp: bool,
-    /// tc: clsact ingress.
-    #[arg(long, conflicts_with = "egress")]
+    /// tc: clsact ingress (with --all and --egress: a plain `tc` program goes to both).
+    #[arg(long)]
     pub ingress: bool,
     /// tc: clsact egress.
     #[arg(long)]

@@ -116,8 +116,14 @@ pub fn run(a: &AttachArgs, netns: Option<&str>) -> CliResult {
         CliError::new("no object file given")
             .hint("rbpf-load OBJ --sec SEC --dev DEV; `rbpf-load --help` for more")
     })?;
+    if a.ingress && a.egress {
+        return Err(
+            CliError::new("--ingress and --egress: one program goes to one hook")
+                .hint("with --all, a plain `tc` program may go to both"),
+        );
+    }
     let mut obj = Object::from_file(path)?;
-    let sec = a.sec.as_deref().ok_or_else(|| {
+    let sec = a.sec.first().map(String::as_str).ok_or_else(|| {
         CliError::new("--sec is required").hint(format!(
             "the object has:\n{}",
             obj.programs
@@ -128,7 +134,7 @@ pub fn run(a: &AttachArgs, netns: Option<&str>) -> CliResult {
         ))
     })?;
     apply_sets(&mut obj, &a.set)?;
-    let prog = pick_program(&obj, sec, a.prog.as_deref())?.clone();
+    let prog = pick_program(&obj, sec, a.prog.first().map(String::as_str))?.clone();
     let (def, why) =
         load::program_def(&prog, hook_hint(a)).map_err(|e| CliError::new(e.to_string()))?;
     let mut opts = LoadOptions {
@@ -192,20 +198,32 @@ pub fn run(a: &AttachArgs, netns: Option<&str>) -> CliResult {
         }
     }
     if a.foreground {
-        let res = super::trace::wait_foreground(a, &obj, &loaded);
-        let mut cleanup = Ok(());
-        for att in &attached {
-            let r = detach_attached(netns, att);
-            if cleanup.is_ok() {
-                cleanup = r;
-            }
+        foreground(a, netns, &obj, &loaded, &attached)?;
+    }
+    Ok(())
+}
+
+/// `--foreground`: print events until a signal, then detach everything.
+fn foreground(
+    a: &AttachArgs,
+    netns: Option<&str>,
+    obj: &Object,
+    loaded: &Loaded,
+    attached: &[Attached],
+) -> CliResult {
+    let res = super::trace::wait_foreground(a, obj, loaded);
+    let mut cleanup = Ok(());
+    for att in attached {
+        let r = detach_attached(netns, att);
+        if cleanup.is_ok() {
+            cleanup = r;
         }
-        res?;
-        cleanup?;
-        for att in &attached {
-            // Not println!: the reader may be gone (SIGPIPE is blocked by now).
-            let _ = writeln!(std::io::stdout(), "{}: detached, pins removed", att.dev);
-        }
+    }
+    res?;
+    cleanup?;
+    for att in attached {
+        // Not println!: the reader may be gone (SIGPIPE is blocked by now).
+        let _ = writeln!(std::io::stdout(), "{}: detached, pins removed", att.dev);
     }
     Ok(())
 }
@@ -257,7 +275,7 @@ fn attach_word(def: &SectionDef) -> &'static str {
     }
 }
 
-fn target_prog(t: &str) -> CliResult<TargetProg> {
+pub(super) fn target_prog(t: &str) -> CliResult<TargetProg> {
     if let Some(id) = t.strip_prefix("id:") {
         let id: u32 = id
             .parse()
@@ -405,7 +423,7 @@ fn planned_hook(a: &AttachArgs, lp: &LoadedProgram, def: &SectionDef) -> CliResu
     })
 }
 
-fn pin_name_of(netns: Option<&str>, dev: &str, hook: &Hook) -> String {
+pub(super) fn pin_name_of(netns: Option<&str>, dev: &str, hook: &Hook) -> String {
     match *hook {
         Hook::Xdp { .. } => pins::xdp_name(netns, dev),
         Hook::Tc {
@@ -442,7 +460,7 @@ fn forget_replaced(explain: bool, id: u32, name: &str, old_ids: Vec<u32>) -> Cli
 
 /// XDP through `RTM_SETLINK`; returns the hook (with the mode the kernel chose) and what
 /// `--replace` replaced.
-fn attach_xdp(
+pub(super) fn attach_xdp(
     a: &AttachArgs,
     h: &mut Handle,
     on: &Device,
@@ -486,15 +504,15 @@ fn attach_xdp(
 }
 
 /// The device an attachment goes to.
-struct Device<'a> {
-    netns: Option<&'a str>,
-    name: &'a str,
-    ifindex: u32,
+pub(super) struct Device<'a> {
+    pub netns: Option<&'a str>,
+    pub name: &'a str,
+    pub ifindex: u32,
 }
 
 /// A direct-action bpf filter on clsact (created when missing); returns the hook as the
 /// kernel echoed it and what `--replace` replaced.
-fn attach_tc(
+pub(super) fn attach_tc(
     a: &AttachArgs,
     h: &mut Handle,
     on: &Device,
@@ -569,7 +587,7 @@ fn attach_tc(
     ))
 }
 
-fn describe(att: &Attached, lp: &LoadedProgram, why: &str) -> String {
+pub(super) fn describe(att: &Attached, lp: &LoadedProgram, why: &str) -> String {
     let hook = match &att.hook {
         Hook::Xdp { mode } => format!("xdp ({})", mode_name(*mode)),
         Hook::Tc {

@@ -8,7 +8,7 @@ use std::path::Path;
 
 pub fn run(a: &DetachArgs, netns: Option<&str>) -> CliResult {
     if let Some(dir) = &a.pin {
-        return detach_pin(dir);
+        return detach_pin(dir, netns);
     }
     let dev = a
         .dev
@@ -18,32 +18,14 @@ pub fn run(a: &DetachArgs, netns: Option<&str>) -> CliResult {
     let ifindex = h.ifindex(dev).map_err(|e| CliError::new(e.to_string()))?;
     // Other rbpf-load processes wait while this one changes the device's hooks.
     let _lock = pins::lock_device(ifindex, dev)?;
+    let on = On {
+        h: &mut h,
+        ifindex,
+        dev,
+        netns,
+    };
     if a.xdp {
-        let attached = h
-            .xdp_query(ifindex)
-            .map_err(|e| CliError::new(e.to_string()))?;
-        if attached.is_empty() {
-            if remove_orphans(netns, dev, "xdp", &[])? {
-                return Ok(());
-            }
-            return Err(CliError::new(format!("{dev}: no XDP program attached")));
-        }
-        if a.explain {
-            explain_line!("   detach: RTM_SETLINK with IFLA_XDP_FD -1 in the mode the program is attached in; the device drops its reference to the program");
-        }
-        h.xdp_detach(ifindex, XdpMode::Auto, None)
-            .map_err(|e| CliError::new(e.to_string()))?;
-        let ids: Vec<u32> = attached.iter().map(|x| x.prog_id).collect();
-        let name = pins::xdp_name(netns, dev);
-        let gone: Vec<_> = ids.iter().map(|id| (*id, name.clone())).collect();
-        report(
-            dev,
-            "xdp",
-            &ids,
-            &pins::with_tree(|| Ok(pins::remove_for(&gone)))?,
-        );
-        remove_orphans(netns, dev, "xdp", &[])?;
-        return Ok(());
+        return detach_xdp(a, on);
     }
     let dir = if a.egress {
         TcDirection::Egress
@@ -52,28 +34,62 @@ pub fn run(a: &DetachArgs, netns: Option<&str>) -> CliResult {
     } else {
         return Err(CliError::new("say which: --xdp, --ingress or --egress"));
     };
-    let filters: Vec<_> = h
-        .tc_list(ifindex)
-        .map_err(|e| CliError::new(e.to_string()))?
-        .into_iter()
+    detach_tc(a, on, dir)
+}
+
+/// The device a detach works on (its lock held).
+struct On<'a> {
+    h: &'a mut netlink::Handle,
+    ifindex: u32,
+    dev: &'a str,
+    netns: Option<&'a str>,
+}
+
+fn detach_xdp(a: &DetachArgs, on: On) -> CliResult {
+    let (dev, netns) = (on.dev, on.netns);
+    let attached =
+        on.h.xdp_query(on.ifindex)
+            .map_err(|e| CliError::new(e.to_string()))?;
+    if attached.is_empty() {
+        if remove_orphans(netns, dev, "xdp", &[])? {
+            return Ok(());
+        }
+        return Err(CliError::new(format!("{dev}: no XDP program attached")));
+    }
+    if a.explain {
+        explain_line!("   detach: RTM_SETLINK with IFLA_XDP_FD -1 in the mode the program is attached in; the device drops its reference to the program");
+    }
+    on.h.xdp_detach(on.ifindex, XdpMode::Auto, None)
+        .map_err(|e| CliError::new(e.to_string()))?;
+    let ids: Vec<u32> = attached.iter().map(|x| x.prog_id).collect();
+    let name = pins::xdp_name(netns, dev);
+    let gone: Vec<_> = ids.iter().map(|id| (*id, name.clone())).collect();
+    let removed = pins::with_tree(|| Ok(pins::remove_for(&gone)))?;
+    report(dev, "xdp", &ids, &removed);
+    remove_orphans(netns, dev, "xdp", &[])?;
+    Ok(())
+}
+
+fn detach_tc(a: &DetachArgs, on: On, dir: TcDirection) -> CliResult {
+    let (dev, netns, ifindex) = (on.dev, on.netns, on.ifindex);
+    let on_hook: Vec<_> =
+        on.h.tc_list(ifindex)
+            .map_err(|e| CliError::new(e.to_string()))?
+            .into_iter()
+            .filter(|f| f.direction == dir)
+            .collect();
+    let filters: Vec<_> = on_hook
+        .iter()
         .filter(|f| {
-            f.direction == dir
-                && a.prio.is_none_or(|p| p == f.priority)
-                && a.handle.is_none_or(|x| x == f.handle)
+            a.prio.is_none_or(|p| p == f.priority) && a.handle.is_none_or(|x| x == f.handle)
         })
         .collect();
     if filters.is_empty() {
         // What a process killed halfway left: pins without their filter, or a clsact we
         // made with no filter on it.
-        let still: Vec<u32> = h
-            .tc_list(ifindex)
-            .map_err(|e| CliError::new(e.to_string()))?
-            .iter()
-            .filter(|f| f.direction == dir)
-            .map(|f| f.prog_id)
-            .collect();
+        let still: Vec<u32> = on_hook.iter().map(|f| f.prog_id).collect();
         let orphans = remove_orphans(netns, dev, dir.as_str(), &still)?;
-        if cleanup_clsact(&mut h, ifindex, netns, dev)? {
+        if cleanup_clsact(on.h, ifindex, netns, dev)? {
             println!(
                 "{dev}: no bpf filter was left; removed the clsact qdisc rbpf-load had created"
             );
@@ -96,7 +112,7 @@ pub fn run(a: &DetachArgs, netns: Option<&str>) -> CliResult {
         explain_line!("   detach: RTM_DELTFILTER for each matching filter, by parent (clsact {}), priority and handle", dir.as_str());
     }
     for f in &filters {
-        h.tc_detach(ifindex, f.direction, f.priority, f.handle)
+        on.h.tc_detach(ifindex, f.direction, f.priority, f.handle)
             .map_err(|e| CliError::new(e.to_string()))?;
     }
     let ids: Vec<u32> = filters.iter().map(|f| f.prog_id).collect();
@@ -110,7 +126,7 @@ pub fn run(a: &DetachArgs, netns: Option<&str>) -> CliResult {
         .collect();
     let removed = pins::with_tree(|| Ok(pins::remove_for(&gone)))?;
     report(dev, dir.as_str(), &ids, &removed);
-    if cleanup_clsact(&mut h, ifindex, netns, dev)? {
+    if cleanup_clsact(on.h, ifindex, netns, dev)? {
         println!("{dev}: removed the clsact qdisc rbpf-load had created");
     }
     Ok(())
@@ -124,7 +140,7 @@ fn report(dev: &str, hook: &str, ids: &[u32], removed: &[std::path::PathBuf]) {
     }
 }
 
-fn detach_pin(dir: &Path) -> CliResult {
+fn detach_pin(dir: &Path, netns: Option<&str>) -> CliResult {
     if !dir.exists() {
         return Err(CliError::new(format!(
             "{}: no such pin directory",
@@ -134,13 +150,97 @@ fn detach_pin(dir: &Path) -> CliResult {
     if !crate::sys::is_bpffs(dir) {
         return Err(CliError::new(format!("{}: not on bpffs", dir.display())));
     }
+    detach_recorded(dir, netns)?;
     pins::with_tree(|| {
-        std::fs::remove_dir_all(dir).map_err(|e| CliError::new(format!("{}: {e}", dir.display())))
+        pins::remove(dir).map_err(|e| CliError::new(format!("{}: {e}", dir.display())))
     })?;
     println!(
         "removed {} (its links, programs and maps are released)",
         dir.display()
     );
+    Ok(())
+}
+
+/// The XDP/tc attachments an application recorded in its pin directory (`attached/`):
+/// detached when the program there is still one of the directory's.
+fn detach_recorded(dir: &Path, netns: Option<&str>) -> CliResult {
+    let Ok(records) = std::fs::read_dir(dir.join("attached")) else {
+        return Ok(());
+    };
+    let ours = pins::prog_ids_in(dir);
+    let here = netns.map(pins::clean);
+    for r in records.flatten() {
+        let name = r.file_name().to_string_lossy().into_owned();
+        let (ns, dev, hook) = pins::parse_attachment_name(&name).ok_or_else(|| {
+            CliError::new(format!(
+                "{}: '{name}' is no attachment rbpf-load recorded",
+                dir.display()
+            ))
+        })?;
+        if ns != here {
+            let ns = ns.unwrap_or_else(|| "the host's".into());
+            return Err(CliError::new(format!(
+                "{}: attachment '{name}' is in network namespace {ns}",
+                dir.display()
+            ))
+            .hint(format!("rbpf-load -n {ns} detach --pin {}", dir.display())));
+        }
+        detach_one_recorded(&dev, hook, &ours, netns)?;
+    }
+    Ok(())
+}
+
+fn detach_one_recorded(
+    dev: &str,
+    hook: pins::NamedHook,
+    ours: &[u32],
+    netns: Option<&str>,
+) -> CliResult {
+    let mut h = super::attach::nl_explained(false)?;
+    let Ok(ifindex) = h.ifindex(dev) else {
+        println!("{dev}: gone, nothing to detach there");
+        return Ok(());
+    };
+    let _lock = pins::lock_device(ifindex, dev)?;
+    let err = |e: netlink::NetlinkError| CliError::new(e.to_string());
+    match hook {
+        pins::NamedHook::Xdp => {
+            let now = h.xdp_query(ifindex).map_err(err)?;
+            if let Some(x) = now.iter().find(|x| ours.contains(&x.prog_id)) {
+                h.xdp_detach(ifindex, XdpMode::Auto, None).map_err(err)?;
+                println!("{dev}: xdp: detached prog id {}", x.prog_id);
+            }
+        }
+        pins::NamedHook::Tc {
+            egress,
+            priority,
+            handle,
+        } => {
+            let dir = if egress {
+                TcDirection::Egress
+            } else {
+                TcDirection::Ingress
+            };
+            let now = h.tc_list(ifindex).map_err(err)?;
+            let mine = now.iter().find(|f| {
+                f.direction == dir
+                    && f.priority == priority
+                    && f.handle == handle
+                    && ours.contains(&f.prog_id)
+            });
+            if let Some(f) = mine {
+                h.tc_detach(ifindex, dir, priority, handle).map_err(err)?;
+                println!(
+                    "{dev}: {}: detached prog id {} (prio {priority} handle {handle})",
+                    dir.as_str(),
+                    f.prog_id
+                );
+            }
+            if cleanup_clsact(&mut h, ifindex, netns, dev)? {
+                println!("{dev}: removed the clsact qdisc rbpf-load had created");
+            }
+        }
+    }
     Ok(())
 }
 

@@ -9,6 +9,7 @@ macro_rules! explain_line {
     }};
 }
 
+mod app;
 pub mod args;
 mod attach;
 mod detach;
@@ -82,6 +83,7 @@ pub fn main() -> i32 {
             .render(&mut std::io::stdout())
             .map_err(CliError::from),
         Some(Command::Inspect(a)) => inspect::run(&a),
+        None if app::wanted(&cli.attach) => app::run(&cli.attach, cli.netns.as_deref()),
         None => attach::run(&cli.attach, cli.netns.as_deref()),
     };
     match res {

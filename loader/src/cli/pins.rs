@@ -88,20 +88,46 @@ pub fn tc_name(netns: Option<&str>, dev: &str, egress: bool, priority: u16, hand
     format!("{}-{d}-{priority}-{handle}", dev_key(netns, dev))
 }
 
+/// The hook an attachment's name ([`xdp_name`], [`tc_name`]) names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NamedHook {
+    Xdp,
+    Tc {
+        egress: bool,
+        priority: u16,
+        handle: u32,
+    },
+}
+
+/// Read an attachment's name back: (network namespace, device, hook), as
+/// [`xdp_name`]/[`tc_name`] wrote them (names with dots come back with `_`).
+pub fn parse_attachment_name(name: &str) -> Option<(Option<String>, String, NamedHook)> {
+    let (ns, rest) = match name.split_once('@') {
+        Some((n, r)) => (Some(n.to_string()), r),
+        None => (None, name),
+    };
+    if let Some(dev) = rest.strip_suffix("-xdp") {
+        return (!dev.is_empty()).then(|| (ns, dev.to_string(), NamedHook::Xdp));
+    }
+    let mut parts = rest.rsplitn(4, '-');
+    let (handle, prio, dir, dev) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let egress = match dir {
+        "ingress" => false,
+        "egress" => true,
+        _ => return None,
+    };
+    let hook = NamedHook::Tc {
+        egress,
+        priority: prio.parse().ok()?,
+        handle: handle.parse().ok()?,
+    };
+    Some((ns, dev.to_string(), hook))
+}
+
 /// Whether `name` is one `xdp_name` or `tc_name` makes (the directory of a known
 /// attachment), not one chosen with `--pin`.
 fn is_attachment_name(name: &str) -> bool {
-    if name.ends_with("-xdp") {
-        return true;
-    }
-    let mut parts = name.rsplitn(4, '-');
-    let (Some(handle), Some(prio), Some(dir)) = (parts.next(), parts.next(), parts.next()) else {
-        return false;
-    };
-    (dir == "ingress" || dir == "egress")
-        && handle.parse::<u32>().is_ok()
-        && prio.parse::<u16>().is_ok()
-        && parts.next().is_some()
+    parse_attachment_name(name).is_some()
 }
 
 /// The directories of attachment `name` that hold program `id`. One program loaded once

@@ -47,6 +47,9 @@ pub fn run(a: &ShowArgs, netns: Option<&str>) -> CliResult {
             }));
         }
     }
+    if a.dev.is_none() {
+        rows.extend(app_links());
+    }
     if a.json {
         println!("{}", serde_json::Value::Array(rows));
         return Ok(());
@@ -78,6 +81,9 @@ pub fn run(a: &ShowArgs, netns: Option<&str>) -> CliResult {
                 }
             );
         }
+        if r["link_id"].is_number() {
+            line = format!("{} id {}", s("hook"), r["link_id"]);
+        }
         line += &format!(": prog id {} '{}'", r["prog_id"], s("name"));
         if r["tag"].is_string() {
             line += &format!(" tag {}", s("tag"));
@@ -88,4 +94,62 @@ pub fn run(a: &ShowArgs, netns: Option<&str>) -> CliResult {
         println!("{line}");
     }
     Ok(())
+}
+
+/// The links applications pinned (`rbpf-load OBJ --all`: ROOT/OBJECT/APP/links/PROG).
+fn app_links() -> Vec<serde_json::Value> {
+    let apps = std::fs::read_dir(pins::ROOT)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .flat_map(|o| std::fs::read_dir(o.path()).into_iter().flatten().flatten())
+        .map(|a| a.path())
+        .filter(|a| a.join("links").is_dir());
+    let mut rows = Vec::new();
+    for app in apps {
+        let mut links: Vec<_> = std::fs::read_dir(app.join("links"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|l| l.path())
+            .collect();
+        links.sort();
+        for l in links {
+            let Some(info) = sys::obj_get(&l)
+                .ok()
+                .and_then(|fd| sys::link_info(fd.as_fd()).ok())
+            else {
+                continue;
+            };
+            rows.push(serde_json::json!({
+                "hook": format!("link {}", link_type_name(info.link_type)), "link_id": info.id,
+                "prog_id": info.prog_id, "name": prog_name(info.prog_id), "pin": app.display().to_string(),
+            }));
+        }
+    }
+    rows
+}
+
+/// `enum bpf_link_type` (include/uapi/linux/bpf.h), as bpftool names them.
+fn link_type_name(t: u32) -> String {
+    const NAMES: [&str; 14] = [
+        "unspec",
+        "raw_tracepoint",
+        "tracing",
+        "cgroup",
+        "iter",
+        "netns",
+        "xdp",
+        "perf_event",
+        "kprobe_multi",
+        "struct_ops",
+        "netfilter",
+        "tcx",
+        "uprobe_multi",
+        "netkit",
+    ];
+    NAMES
+        .get(t as usize)
+        .map(|n| n.to_string())
+        .unwrap_or_else(|| format!("type {t}"))
 }

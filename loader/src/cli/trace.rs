@@ -111,7 +111,11 @@ pub fn run(
     res
 }
 
-fn attach_one(prog: std::os::fd::BorrowedFd, def: &SectionDef, p: &Program) -> CliResult<Link> {
+pub(super) fn attach_one(
+    prog: std::os::fd::BorrowedFd,
+    def: &SectionDef,
+    p: &Program,
+) -> CliResult<Link> {
     let arg = || {
         p.attach_arg.clone().ok_or_else(|| {
             CliError::new(format!(
@@ -153,7 +157,7 @@ fn attach_one(prog: std::os::fd::BorrowedFd, def: &SectionDef, p: &Program) -> C
     res.map_err(|e| CliError::new(e.to_string()))
 }
 
-fn block_signals() -> CliResult<SignalFd> {
+pub(super) fn block_signals() -> CliResult<SignalFd> {
     let mut mask = SigSet::empty();
     mask.add(Signal::SIGINT);
     mask.add(Signal::SIGTERM);
@@ -178,7 +182,12 @@ enum Reader {
     Ring(RingBuf),
 }
 
-fn wait_with(a: &AttachArgs, obj: &Object, loaded: &Loaded, sigfd: SignalFd) -> CliResult {
+pub(super) fn wait_with(
+    a: &AttachArgs,
+    obj: &Object,
+    loaded: &Loaded,
+    sigfd: SignalFd,
+) -> CliResult {
     let mut readers = Vec::new();
     for spec in &a.events {
         let (map, ty) = match spec.split_once('=') {
