@@ -64,7 +64,7 @@ fn kernel_and_user_core_give_the_same_instructions() {
             // Rejected by the verifier on purpose.
             "bad_verifier" => continue,
             // fentry/fexit: refused by this kernel (EPERM); their CO-RE is the same code.
-            "trace_kernel" | "trace_tc" => continue,
+            "trace_kernel" | "trace_tc" | "trace_tc_events" => continue,
             _ if !has_core => continue,
             _ => {}
         }

@@ -413,6 +413,7 @@ lessons! {
     lesson_core => "docs/08-core-and-btf.md",
     lesson_pinning => "docs/09-pinning-and-lifetimes.md",
     lesson_verifier => "docs/10-verifier-errors.md",
+    lesson_applications => "docs/11-applications.md",
     docs_index => "docs/README.md",
 }
 

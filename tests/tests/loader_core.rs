@@ -107,7 +107,7 @@ fn every_object_loads_and_leaves_nothing_behind() {
             // Rejected on purpose; see verifier_rejection_names_reason_and_line.
             "bad_verifier" => continue,
             // Trampolines: see fentry_is_refused_with_a_clear_message.
-            "trace_kernel" | "trace_tc" => continue,
+            "trace_kernel" | "trace_tc" | "trace_tc_events" => continue,
             // Maps shared through bpffs outlive the load by design: shared_maps.rs.
             _ if obj
                 .maps

@@ -78,7 +78,7 @@ pub fn run(a: &AttachArgs, netns: Option<&str>) -> CliResult {
         links: Vec::new(),
     };
     if let Err(e) = attach_all(a, netns, &obj, &loaded, &plans, &mut app) {
-        app.undo(netns);
+        app.undo(netns, "detached again");
         return Err(e);
     }
     report(&plans, &loaded, &app);
@@ -93,7 +93,7 @@ pub fn run(a: &AttachArgs, netns: Option<&str>) -> CliResult {
         return Ok(());
     };
     let res = trace::wait_with(a, &obj, &loaded, sigfd);
-    app.undo(netns);
+    app.undo(netns, "detached");
     // Not println!: the reader may be gone (SIGPIPE is blocked by now).
     let _ = writeln!(std::io::stdout(), "detached");
     res
@@ -303,13 +303,13 @@ fn attach_all(
             Goes::Net(hooks) => {
                 for (dev, hook) in hooks {
                     let att = attach_net(a, netns, obj, lp, dev, hook, app.dir.as_deref())
-                        .map_err(|e| e.in_prog(&plan.prog, dev))?;
+                        .map_err(|e| e.in_prog(&plan.prog, Some(dev)))?;
                     app.nets.push((plan.prog.name.clone(), att));
                 }
             }
             Goes::Trace => {
                 let link = trace::attach_one(lp.fd.as_fd(), &plan.def, &plan.prog)
-                    .map_err(|e| e.in_prog(&plan.prog, "its hook"))?;
+                    .map_err(|e| e.in_prog(&plan.prog, None))?;
                 if let Some(dir) = &app.dir {
                     pins::with_tree(|| {
                         pins::make_dir(&dir.join(LINKS))?;
@@ -364,10 +364,11 @@ fn attach_net(
 }
 
 impl CliError {
-    /// Name the program, its section and the hook in an attach error.
-    fn in_prog(mut self, p: &Program, hook: &str) -> CliError {
+    /// Name the program, its section and the device in an attach error.
+    fn in_prog(mut self, p: &Program, dev: Option<&str>) -> CliError {
+        let on = dev.map(|d| format!(" on {d}")).unwrap_or_default();
         self.msg = format!(
-            "prog '{}' (section '{}') on {hook}: {}",
+            "prog '{}' (section '{}'){on}: {}",
             p.name, p.section, self.msg
         );
         self
@@ -375,11 +376,12 @@ impl CliError {
 }
 
 impl App {
-    /// Detach everything attached so far and remove the pin directory.
-    fn undo(&mut self, netns: Option<&str>) {
+    /// Detach everything attached so far and remove the pin directory; `done` says what
+    /// a detached attachment is (`detached again` after a failure).
+    fn undo(&mut self, netns: Option<&str>, done: &str) {
         for (name, att) in self.nets.drain(..).rev() {
             match detach_attached(netns, &att) {
-                Ok(()) => eprintln!("{}: '{name}' detached again", att.dev),
+                Ok(()) => eprintln!("{}: '{name}' {done}", att.dev),
                 Err(e) => eprintln!("{}: could not detach '{name}': {}", att.dev, e.msg),
             }
         }

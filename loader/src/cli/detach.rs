@@ -169,8 +169,12 @@ fn detach_recorded(dir: &Path, netns: Option<&str>) -> CliResult {
     };
     let ours = pins::prog_ids_in(dir);
     let here = netns.map(pins::clean);
-    for r in records.flatten() {
-        let name = r.file_name().to_string_lossy().into_owned();
+    let mut names: Vec<String> = records
+        .flatten()
+        .map(|r| r.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    for name in names {
         let (ns, dev, hook) = pins::parse_attachment_name(&name).ok_or_else(|| {
             CliError::new(format!(
                 "{}: '{name}' is no attachment rbpf-load recorded",

@@ -48,7 +48,7 @@ pub fn run(a: &ShowArgs, netns: Option<&str>) -> CliResult {
         }
     }
     if a.dev.is_none() {
-        rows.extend(app_links());
+        rows.extend(app_links(netns));
     }
     if a.json {
         println!("{}", serde_json::Value::Array(rows));
@@ -96,13 +96,20 @@ pub fn run(a: &ShowArgs, netns: Option<&str>) -> CliResult {
     Ok(())
 }
 
-/// The links applications pinned (`rbpf-load OBJ --all`: ROOT/OBJECT/APP/links/PROG).
-fn app_links() -> Vec<serde_json::Value> {
+/// The links applications pinned (`rbpf-load OBJ --all`: ROOT/OBJECT/APP/links/PROG):
+/// those started in this network namespace (`-n NS`: `NS@app`), or without `-n` every
+/// other one (`app`, and `--pin` directories).
+fn app_links(netns: Option<&str>) -> Vec<serde_json::Value> {
+    let ours = |name: &str| match netns {
+        Some(ns) => name == pins::dev_key(Some(ns), "app"),
+        None => !name.ends_with("@app"),
+    };
     let apps = std::fs::read_dir(pins::ROOT)
         .into_iter()
         .flatten()
         .flatten()
         .flat_map(|o| std::fs::read_dir(o.path()).into_iter().flatten().flatten())
+        .filter(|a| ours(&a.file_name().to_string_lossy()))
         .map(|a| a.path())
         .filter(|a| a.join("links").is_dir());
     let mut rows = Vec::new();
