@@ -305,25 +305,27 @@ impl Handle {
     /// priority, handle, program id, name, tag and the direct-action flag. Empty when there
     /// is no clsact.
     pub fn tc_list(&mut self, ifindex: u32) -> Result<Vec<TcFilterInfo>> {
-        let mut out = Vec::new();
-        for dir in [TcDirection::Ingress, TcDirection::Egress] {
-            let op = format!("tc filter show dev {{dev}} {dir}");
-            let msg = filter_msg(ifindex, dir, 0, 0, 0, Vec::new());
-            let data = match self.conn.dump(rtm::GETTFILTER, &msg) {
-                Ok(d) => d,
-                Err(f) => return Err(self.fail(f, ifindex, &op)),
-            };
-            match filters_in(&data) {
-                Ok(v) => out.extend(v.into_iter().filter(|f| f.direction == dir)),
-                Err(reason) => {
-                    return Err(NetlinkError::Protocol {
-                        op: op.replace("{dev}", &self.dev_name(ifindex)),
-                        reason,
-                    })
-                }
-            }
-        }
+        let mut out = self.tc_list_on(ifindex, TcDirection::Ingress)?;
+        out.extend(self.tc_list_on(ifindex, TcDirection::Egress)?);
         Ok(out)
+    }
+
+    /// The bpf filters on one hook of device `ifindex` (`tc filter show dev DEV ingress`):
+    /// one dump, where [`Handle::tc_list`] makes two.
+    pub fn tc_list_on(&mut self, ifindex: u32, dir: TcDirection) -> Result<Vec<TcFilterInfo>> {
+        let op = format!("tc filter show dev {{dev}} {dir}");
+        let msg = filter_msg(ifindex, dir, 0, 0, 0, Vec::new());
+        let data = match self.conn.dump(rtm::GETTFILTER, &msg) {
+            Ok(d) => d,
+            Err(f) => return Err(self.fail(f, ifindex, &op)),
+        };
+        match filters_in(&data) {
+            Ok(v) => Ok(v.into_iter().filter(|f| f.direction == dir).collect()),
+            Err(reason) => Err(NetlinkError::Protocol {
+                op: op.replace("{dev}", &self.dev_name(ifindex)),
+                reason,
+            }),
+        }
     }
 
     /// Delete every bpf filter on one hook (or both, with None) of device `ifindex`, one by

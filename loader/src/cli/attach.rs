@@ -418,7 +418,7 @@ fn attach_net(
                 Ok(i) => i,
                 Err(e) => {
                     if created {
-                        let _ = cleanup_clsact(&mut h, ifindex, netns, dev);
+                        let _ = cleanup_clsact(&mut h, ifindex, netns, dev, None);
                     }
                     let exists = e.errno() == Some(libc::EEXIST);
                     let err = CliError::new(e.to_string());
@@ -553,23 +553,34 @@ pub fn mode_name(m: XdpMode) -> &'static str {
     }
 }
 
-/// Delete the clsact qdisc if we created it and no filter is left on it.
+/// Delete the clsact qdisc if we created it and no filter is left on it. `empty` names a
+/// hook the caller knows has no filter left, so only the other one is listed.
 pub fn cleanup_clsact(
     h: &mut Handle,
     ifindex: u32,
     netns: Option<&str>,
     dev: &str,
+    empty: Option<netlink::TcDirection>,
 ) -> CliResult<bool> {
     let marker = pins::clsact_marker(netns, dev);
     if !marker.exists() {
         return Ok(false);
     }
-    let left = h.tc_list(ifindex).map(|v| v.len()).unwrap_or(1);
-    if left > 0 || h.qdisc_kind(ifindex).ok().flatten().as_deref() != Some("clsact") {
+    let left = [netlink::TcDirection::Ingress, netlink::TcDirection::Egress]
+        .into_iter()
+        .filter(|d| Some(*d) != empty)
+        .map(|d| h.tc_list_on(ifindex, d).map(|v| v.len()).unwrap_or(1))
+        .sum::<usize>();
+    if left > 0 {
         return Ok(false);
     }
-    h.delete_clsact(ifindex)
-        .map_err(|e| CliError::new(e.to_string()))?;
+    // The request names the kind: the kernel deletes only a clsact qdisc ("Invalid qdisc
+    // name" for an `ingress` one someone put there since), so no qdisc dump first.
+    match h.delete_clsact(ifindex) {
+        Ok(()) => {}
+        Err(e) if matches!(e.errno(), Some(libc::EINVAL | libc::ENOENT)) => return Ok(false),
+        Err(e) => return Err(CliError::new(e.to_string())),
+    }
     let _ = std::fs::remove_dir(&marker);
     pins::tidy();
     Ok(true)
@@ -601,7 +612,7 @@ pub fn detach_attached(netns: Option<&str>, att: &Attached) -> CliResult {
         let _ = pins::remove(d);
     }
     if matches!(att.hook, Hook::Tc { .. }) {
-        cleanup_clsact(&mut h, att.ifindex, netns, &att.dev)?;
+        cleanup_clsact(&mut h, att.ifindex, netns, &att.dev, None)?;
     }
     res
 }

@@ -41,14 +41,14 @@ pub fn run(a: &DetachArgs, netns: Option<&str>) -> CliResult {
     } else {
         return Err(CliError::new("say which: --xdp, --ingress or --egress"));
     };
-    let filters: Vec<_> = h
-        .tc_list(ifindex)
-        .map_err(|e| CliError::new(e.to_string()))?
+    let on_hook = h
+        .tc_list_on(ifindex, dir)
+        .map_err(|e| CliError::new(e.to_string()))?;
+    let all_on_hook = on_hook.len();
+    let filters: Vec<_> = on_hook
         .into_iter()
         .filter(|f| {
-            f.direction == dir
-                && a.prio.is_none_or(|p| p == f.priority)
-                && a.handle.is_none_or(|x| x == f.handle)
+            a.prio.is_none_or(|p| p == f.priority) && a.handle.is_none_or(|x| x == f.handle)
         })
         .collect();
     if filters.is_empty() {
@@ -79,7 +79,8 @@ pub fn run(a: &DetachArgs, netns: Option<&str>) -> CliResult {
         })
         .collect();
     report(dev, dir.as_str(), &ids, &pins::remove_for(&gone));
-    if cleanup_clsact(&mut h, ifindex, netns, dev)? {
+    let emptied = (filters.len() == all_on_hook).then_some(dir);
+    if cleanup_clsact(&mut h, ifindex, netns, dev, emptied)? {
         println!("{dev}: removed the clsact qdisc rbpf-load had created");
     }
     Ok(())
