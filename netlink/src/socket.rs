@@ -172,32 +172,42 @@ impl Socket {
     }
 
     /// Receive one datagram into `buf`, growing it first so the datagram is never cut.
-    /// Returns the datagram's length; `buf[..len]` holds it.
+    /// Returns the datagram's length; `buf[..len]` holds it. The buffer is not zeroed
+    /// first: only the bytes the kernel writes are touched (a 36-byte ack faults in one
+    /// page of the 32 KiB, not eight).
     pub(crate) fn recv(&self, buf: &mut Vec<u8>) -> io::Result<usize> {
-        if buf.len() < MIN_RECV {
-            buf.resize(MIN_RECV, 0);
-        }
+        buf.clear();
+        buf.reserve(MIN_RECV);
         // Peek with MSG_TRUNC: the kernel tells the datagram's real size without consuming it.
         let want = self.recv_flags(buf, libc::MSG_PEEK | libc::MSG_TRUNC)?;
-        if want > buf.len() {
-            buf.resize(want, 0);
+        if want > buf.capacity() {
+            buf.clear();
+            buf.reserve(want);
         }
         let got = self.recv_flags(buf, 0)?;
         Ok(got.min(buf.len()))
     }
 
-    fn recv_flags(&self, buf: &mut [u8], flags: libc::c_int) -> io::Result<usize> {
+    /// recv() into the whole capacity of `buf`; `buf.len()` becomes what the kernel wrote.
+    /// Returns the datagram's length (more than the capacity with MSG_TRUNC and a datagram
+    /// that does not fit).
+    fn recv_flags(&self, buf: &mut Vec<u8>, flags: libc::c_int) -> io::Result<usize> {
+        let cap = buf.capacity();
         loop {
-            // SAFETY: `buf` is valid for writes of buf.len() bytes.
+            // SAFETY: `buf` owns `cap` bytes of capacity, valid for writes; the kernel writes
+            // at most `cap` bytes into them.
             let ret = unsafe {
                 libc::recv(
                     self.fd.as_raw_fd(),
                     buf.as_mut_ptr() as *mut libc::c_void,
-                    buf.len(),
+                    cap,
                     flags,
                 )
             };
             if ret >= 0 {
+                // SAFETY: the kernel initialised the first min(ret, cap) bytes (u8 has no
+                // invalid values).
+                unsafe { buf.set_len((ret as usize).min(cap)) };
                 return Ok(ret as usize);
             }
             let e = io::Error::last_os_error();
