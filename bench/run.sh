@@ -20,6 +20,7 @@
 # SECTIONS="ops parse drain scale" (the default: all) runs only the sections named; JOBS=REGEX
 # keeps only the single-operation jobs whose name matches (and the no-op, which every floor
 # needs), e.g. `SECTIONS=ops JOBS=plain bench/run.sh` for the plain-object rows alone.
+# BASE=PATH adds every rbpf job run with another rbpf-load binary (base_*), for before/after.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -211,6 +212,15 @@ awk -v re="$JOBS" '
 $1 == "job" { keep = ($2 == "noop" || $2 ~ re); if (keep) kept[$2] = 1 }
 $1 == "ratio" { if (($2 in kept) && ($3 in kept)) print; next }
 keep || $1 == "" { print }' "$TMP/jobs.all" >"$TMP/jobs"
+# BASE=PATH: every rbpf job again as base_* with the rbpf-load at PATH (e.g. a build of
+# main), and the ratio of each to its base: what a change did, in the same rounds.
+if [ -n "${BASE:-}" ]; then
+    awk -v base="$BASE" -v rbpf="$RBPF" '
+    $1 == "job" { on = ($2 ~ /^rbpf_/ && $2 !~ /^rbpf_inspect/); if (on) names[++n] = $2 }
+    on && $1 == "job" { print "job base_" substr($2, 6); next }
+    on && ($1 == "run" || $1 == "untimed") { line = $0; gsub(rbpf, base, line); print line }
+    END { for (i = 1; i <= n; i++) print "ratio " names[i] " base_" substr(names[i], 6) }' "$TMP/jobs" >>"$TMP/jobs"
+fi
 : >"$OUT/ops.tsv"
 if want ops; then
     say "single operations: $ROUNDS rounds, interleaved"
