@@ -11,6 +11,9 @@ ARCH_DEF := -D__TARGET_ARCH_x86
 BPF_SRC  := $(wildcard bpf-src/*.bpf.c)
 BPF_OBJ  := $(patsubst bpf-src/%.bpf.c,$(OUT)/%.bpf.o,$(BPF_SRC))
 BPF_HDR  := $(wildcard bpf-src/*.h)
+# <asm/types.h> for the plain_* programs, which include the uapi headers (<linux/bpf.h>)
+# instead of vmlinux.h; clang -target bpf does not look in the multiarch directory itself.
+UAPI_INC := /usr/include/$(shell gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
 SHELL    := /bin/bash
 
 .PHONY: all deps bpf build test test-unit test-vm demo clean fmt lint fuzz fuzz-smoke bench
@@ -30,7 +33,7 @@ $(OUT)/vmlinux.h:
 $(OUT)/%.bpf.o: bpf-src/%.bpf.c $(BPF_HDR) $(OUT)/vmlinux.h
 	@mkdir -p $(OUT)
 	$(CLANG) -O2 -g -target bpf $(ARCH_DEF) -Wall -Wno-unused-function \
-		-I$(OUT) -Ibpf-src -c $< -o $@
+		-I$(OUT) -Ibpf-src -idirafter $(UAPI_INC) -c $< -o $@
 
 build:
 	$(CARGO) build --workspace --all-targets --quiet

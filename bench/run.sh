@@ -17,10 +17,17 @@
 # Writes target/bench/results.md (and prints it).
 #
 # ROUNDS=N (default 21) rounds for the single-operation jobs; QUICK=1 skips the 1000-device row.
+# SECTIONS="ops parse drain scale" (the default: all) runs only the sections named; JOBS=REGEX
+# keeps only the single-operation jobs whose name matches (and the no-op, which every floor
+# needs), e.g. `SECTIONS=ops JOBS=plain bench/run.sh` for the plain-object rows alone.
+# BASE=PATH adds every rbpf job run with another rbpf-load binary (base_*), for before/after.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 ROUNDS=${ROUNDS:-21}
+SECTIONS=${SECTIONS:-ops parse drain scale}
+JOBS=${JOBS:-.}
+want() { [[ " $SECTIONS " == *" $1 "* ]]; }
 OUT=$ROOT/target/bench
 BPF=$ROOT/target/bpf
 [ "$(id -u)" = 0 ] || { echo "bench/run.sh: needs root (loads programs, makes namespaces)" >&2; exit 1; }
@@ -61,14 +68,15 @@ RUNNER=$OUT/runner
 # --- the lab ----------------------------------------------------------------------------------
 TAG=$$
 NS=rbpf-bench-$TAG
-DA=b${TAG}a DB=b${TAG}b
+DA=b${TAG}a DB=b${TAG}b DC=b${TAG}c DD=b${TAG}d
 PIN=/sys/fs/bpf/rbpf-bench-$TAG
 TMP=$(mktemp -d)
 cleanup() {
     ip netns del "$NS" 2>/dev/null || true
     rm -rf "$PIN" "$TMP"
-    rm -rf /sys/fs/bpf/rbpf/*/"$DA"-* /sys/fs/bpf/rbpf/*/"$DB"-* /sys/fs/bpf/rbpf/*/[st]"$TAG"x* \
-        /sys/fs/bpf/rbpf/_clsact/[st]"$TAG"x* /sys/fs/bpf/rbpf/_clsact/"$DA" /sys/fs/bpf/rbpf/_clsact/"$DB" 2>/dev/null || true
+    rm -rf /sys/fs/bpf/rbpf/*/"$DA"-* /sys/fs/bpf/rbpf/*/"$DB"-* /sys/fs/bpf/rbpf/*/"$DC"-* \
+        /sys/fs/bpf/rbpf/*/[st]"$TAG"x* /sys/fs/bpf/rbpf/_clsact/[st]"$TAG"x* /sys/fs/bpf/rbpf/_clsact/"$DA" \
+        /sys/fs/bpf/rbpf/_clsact/"$DB" /sys/fs/bpf/rbpf/_clsact/"$DC" 2>/dev/null || true
     rmdir /sys/fs/bpf/rbpf/* /sys/fs/bpf/rbpf 2>/dev/null || true
 }
 trap cleanup EXIT
@@ -76,6 +84,10 @@ ip netns add "$NS"
 ip -n "$NS" link add "$DA" type veth peer name "$DB"
 ip -n "$NS" link set "$DA" up
 ip -n "$NS" link set "$DB" up
+# The plain tc row adds and deletes its own clsact on DC, as `tc qdisc add/del` does.
+ip -n "$NS" link add "$DC" type veth peer name "$DD"
+ip -n "$NS" link set "$DC" up
+ip -n "$NS" link set "$DD" up
 ip -n "$NS" link set lo up
 # bpffs for the pins (a fresh machine may not have it mounted yet).
 mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
@@ -90,7 +102,9 @@ IN=(nsenter "--net=/run/netns/$NS")
 
 # --- 1-5, 8: single operations, one runner run ----------------------------------------------
 CLS=$BPF/xdp_classifier.bpf.o CNT=$BPF/xdp_count.bpf.o TCO=$BPF/tc_count.bpf.o CORE=$BPF/core_task.bpf.o
-cat >"$TMP/jobs" <<EOF
+# Plain objects: written against the uapi headers, no CO-RE (bpf-src/plain_*.bpf.c).
+PXDP=$BPF/plain_xdp.bpf.o PTC=$BPF/plain_tc.bpf.o
+cat >"$TMP/jobs.all" <<EOF
 job noop
 run $NOOP
 
@@ -153,6 +167,30 @@ run $RBPF inspect $CLS
 job rbpf_inspect_core
 run $RBPF inspect $CORE
 
+job rbpf_load_plain
+run $RBPF load $PXDP
+job bpftool_load_plain
+run bpftool prog loadall $PXDP $PIN/lpl type xdp pinmaps $PIN/lpl/maps
+untimed rm -rf $PIN/lpl
+
+job rbpf_xdp_plain
+run $RBPF $PXDP --sec xdp --prog plain_dispatch --dev $DA
+run $RBPF detach --dev $DA --xdp
+job bpftool_ip_xdp_plain
+run bpftool prog loadall $PXDP $PIN/pxdp type xdp pinmaps $PIN/pxdp/maps
+run ip link set dev $DA xdp pinned $PIN/pxdp/plain_dispatch
+run ip link set dev $DA xdp off
+run rm -rf $PIN/pxdp
+
+job rbpf_tc_plain
+run $RBPF $PTC --sec tc --dev $DC --ingress
+run $RBPF detach --dev $DC --ingress
+job tc_tc_plain
+run tc qdisc add dev $DC clsact
+run tc filter add dev $DC ingress bpf da obj $PTC sec tc
+run tc filter del dev $DC ingress
+run tc qdisc del dev $DC clsact
+
 ratio rbpf_xdp_cls bpftool_ip_xdp_cls
 ratio rbpf_xdp_count ip_xdp_count
 ratio rbpf_xdp_count bpftool_ip_xdp_count
@@ -165,11 +203,36 @@ ratio rbpf_core aya_core
 ratio rbpf_load_count_ucore bpftool_load_count
 ratio rbpf_core_ucore bpftool_core
 ratio rbpf_core_ucore aya_core
+ratio rbpf_load_plain bpftool_load_plain
+ratio rbpf_xdp_plain bpftool_ip_xdp_plain
+ratio rbpf_tc_plain tc_tc_plain
 EOF
-say "single operations: $ROUNDS rounds, interleaved"
-"${IN[@]}" "$RUNNER" -r "$ROUNDS" -w 2 -l "$OUT/runner.log" -k "$PIN/ktime" "$TMP/jobs" >"$OUT/ops.tsv"
+# JOBS=REGEX: the jobs whose name matches, the no-op, and the ratios between kept jobs.
+awk -v re="$JOBS" '
+$1 == "job" { keep = ($2 == "noop" || $2 ~ re); if (keep) kept[$2] = 1 }
+$1 == "ratio" { if (($2 in kept) && ($3 in kept)) print; next }
+keep || $1 == "" { print }' "$TMP/jobs.all" >"$TMP/jobs"
+# BASE=PATH: every rbpf job again as base_* with the rbpf-load at PATH (e.g. a build of
+# main), and the ratio of each to its base: what a change did, in the same rounds.
+if [ -n "${BASE:-}" ]; then
+    awk -v base="$BASE" -v rbpf="$RBPF" '
+    $1 == "job" { on = ($2 ~ /^rbpf_/ && $2 !~ /^rbpf_inspect/); if (on) names[++n] = $2 }
+    on && $1 == "job" { print "job base_" substr($2, 6); next }
+    on && ($1 == "run" || $1 == "untimed") { line = $0; gsub(rbpf, base, line); print line }
+    END { for (i = 1; i <= n; i++) print "ratio " names[i] " base_" substr(names[i], 6) }' "$TMP/jobs" >>"$TMP/jobs"
+fi
+: >"$OUT/ops.tsv"
+if want ops; then
+    say "single operations: $ROUNDS rounds, interleaved"
+    "${IN[@]}" "$RUNNER" -r "$ROUNDS" -w 2 -l "$OUT/runner.log" -k "$PIN/ktime" "$TMP/jobs" >"$OUT/ops.tsv"
+fi
 
 # --- 4. parse-only, kernel BTF; 6. event drain (in-process drivers; peak RSS from time -f) --
+: >"$OUT/parse.txt"
+: >"$OUT/kbtf.txt"
+echo "rss 0" >"$OUT/parse.rss"
+echo "rss 0" >"$OUT/kbtf.rss"
+want parse && {
 say "parse-only and kernel BTF"
 "$BENCH" parse 200 "$BPF"/*.bpf.o >"$OUT/parse.txt"
 /usr/bin/time -f "rss %M" -o "$OUT/parse.rss" "$BENCH" parse 1 "$BPF"/*.bpf.o >/dev/null
@@ -180,14 +243,16 @@ for f in 2:open 5:find; do
     echo "kbtf:cold_${f#*:} $(cut -d' ' -f"${f%%:*}" "$TMP/klazy" | sort -n | sed -n 8p | awk '{printf "%.2f", $1 / 1000}') ms"
 done >>"$OUT/kbtf.txt"
 /usr/bin/time -f "rss %M" -o "$OUT/kbtf.rss" "$BENCH" kbtf 1 >/dev/null
+}
 
 # Between processes the same binary's rate varies by up to 1.6x on this shared machine, so
 # ours and libbpf's run in pairs (who goes first alternates) and the report takes the median
 # of the pairs' ratios. Both are pinned to one CPU: BPF_PROG_TEST_RUN writes the events on
 # the CPU the process is on, and a process the scheduler moved to the other core before the
 # drain reads them from the other core's cache (a slow mode ~1.4x below, for either reader).
-say "event drain: 4000 events per round, 200 rounds, ours and libbpf in 9 pairs"
 : >"$OUT/drain.txt"
+want drain && {
+say "event drain: 4000 events per round, 200 rounds, ours and libbpf in 9 pairs"
 DRAIN_CPU=$(($(nproc) - 1))
 for i in 1 2 3 4 5 6 7 8 9; do
     order=(rbpf libbpf) && [ $((i % 2)) = 0 ] && order=(libbpf rbpf)
@@ -202,13 +267,15 @@ for i in 1 2 3 4 5 6 7 8 9; do
         echo "$who rss:rb $(awk '{print $2}' "$TMP/rss")" >>"$OUT/drain.txt"
     done
 done
+}
 
 # --- 7. scale: one tc program on 1, 10, 100, 1000 veth interfaces ------------------------------
 NDEV=1000
 [ "${QUICK:-0}" = 1 ] && NDEV=100
-say "scale: $((NDEV / 2)) veth pairs ($NDEV interfaces)"
+want scale || NDEV=0
+[ "$NDEV" = 0 ] || say "scale: $((NDEV / 2)) veth pairs ($NDEV interfaces)"
 for ((i = 0; i < NDEV / 2; i++)); do echo "link add s${TAG}x$i type veth peer name t${TAG}x$i"; done >"$TMP/mk"
-ip -n "$NS" -batch "$TMP/mk"
+[ "$NDEV" = 0 ] || ip -n "$NS" -batch "$TMP/mk"
 DEVS=()
 for ((i = 0; i < NDEV / 2; i++)); do DEVS+=("s${TAG}x$i" "t${TAG}x$i"); done
 : >"$OUT/scale.tsv"

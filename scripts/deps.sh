@@ -6,6 +6,8 @@ need=()
 command -v clang-19 >/dev/null || need+=(clang-19)
 command -v llvm-objdump-19 >/dev/null || need+=(llvm-19)
 [ -e /usr/include/bpf/bpf_helpers.h ] || need+=(libbpf-dev)
+# The plain_* BPF programs include the uapi headers (<linux/bpf.h>, <asm/types.h>).
+[ -e /usr/include/linux/bpf.h ] || need+=(linux-libc-dev)
 command -v bpftool >/dev/null || [ -x /usr/sbin/bpftool ] || need+=(bpftool)
 command -v ip >/dev/null || [ -x /usr/sbin/ip ] || need+=(iproute2)
 command -v ping >/dev/null || need+=(iputils-ping)

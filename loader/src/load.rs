@@ -199,6 +199,8 @@ pub struct LoadedProgram {
     /// CO-RE relocations of the program, and whether the kernel resolved them (else we did).
     pub core_relos: usize,
     pub core_by_kernel: bool,
+    /// (map fd, map id) of the maps the program uses, from its info after the load.
+    pub map_ids: Vec<(i32, u32)>,
 }
 
 /// Everything one object put into the kernel. Dropping it closes every fd: what is not
@@ -566,6 +568,7 @@ pub fn load(obj: &Object, opts: &LoadOptions) -> Result<Loaded> {
         loaded.push(lp);
     }
 
+    fill_map_ids(&mut maps, &loaded)?;
     let out = Loaded {
         name: obj.name.clone(),
         btf_fd,
@@ -733,7 +736,13 @@ fn create_map(def: &MapDef, btf_fd: Option<i32>, ex: &Explainer) -> Result<Loade
         map: def.name.clone(),
         source,
     };
-    let id = sys::map_info(fd.as_fd()).map_err(map_err)?.id;
+    // The id comes later from the programs' info (one call per program, see
+    // `fill_map_ids`); --explain names it here, so it asks now.
+    let id = if ex.on() {
+        sys::map_info(fd.as_fd()).map_err(map_err)?.id
+    } else {
+        0
+    };
     ex.say(|| {
         format!(
             "bpf(BPF_MAP_CREATE, map_type={}, map_name=\"{}\", key_size={key_size}, value_size={value_size}, max_entries={max_entries}, map_flags={}{}) = fd {}, id {id}",
@@ -985,6 +994,13 @@ fn load_program(
             p.name, info.verified_insns
         )
     });
+    // Matched by order only when the counts agree; otherwise the maps ask for themselves.
+    let fds = used_map_fds(&linked.insns);
+    let map_ids = if fds.len() == info.map_ids.len() {
+        fds.into_iter().zip(info.map_ids.iter().copied()).collect()
+    } else {
+        Vec::new()
+    };
     Ok(LoadedProgram {
         name: p.name.clone(),
         section: p.section.clone(),
@@ -998,7 +1014,56 @@ fn load_program(
         type_source: type_source.to_string(),
         core_relos: linked.core.len() + linked.kernel_core.len() / 16,
         core_by_kernel: !linked.kernel_core.is_empty(),
+        map_ids,
     })
+}
+
+/// The map fds a program's instructions refer to (ld_imm64 with BPF_PSEUDO_MAP_FD or
+/// BPF_PSEUDO_MAP_VALUE), each once, in the order of first use: the order in which the
+/// verifier records them in the program's `used_maps`, which `bpf_prog_info.map_ids` lists.
+fn used_map_fds(insns: &[crate::insn::Insn]) -> Vec<i32> {
+    use crate::insn::{BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE, LD_IMM64};
+    let mut fds: Vec<i32> = Vec::new();
+    let mut i = 0;
+    while i < insns.len() {
+        let insn = &insns[i];
+        if insn.code == LD_IMM64 {
+            if matches!(insn.src, BPF_PSEUDO_MAP_FD | BPF_PSEUDO_MAP_VALUE)
+                && !fds.contains(&insn.imm)
+            {
+                fds.push(insn.imm);
+            }
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    fds
+}
+
+/// Map ids without one BPF_OBJ_GET_INFO_BY_FD per map: each loaded program's info already
+/// listed the ids of the maps it uses (`map_ids`, matched to our fds by order of first use);
+/// only a map no loaded program uses is asked for on its own.
+fn fill_map_ids(maps: &mut [LoadedMap], progs: &[LoadedProgram]) -> Result<()> {
+    for m in maps.iter_mut().filter(|m| m.id == 0) {
+        let fd = m.fd.as_raw_fd();
+        m.id = match progs
+            .iter()
+            .flat_map(|p| p.map_ids.iter())
+            .find(|(f, _)| *f == fd)
+        {
+            Some((_, id)) => *id,
+            None => {
+                sys::map_info(m.fd.as_fd())
+                    .map_err(|source| LoadError::Map {
+                        map: m.def.name.clone(),
+                        source,
+                    })?
+                    .id
+            }
+        };
+    }
+    Ok(())
 }
 
 /// Turn a verifier log into an error: its last message, the failing instruction and the

@@ -40,6 +40,11 @@ const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
 
 impl Explain {
+    /// Whether anyone listens.
+    pub(crate) fn on(&self) -> bool {
+        self.0.is_some()
+    }
+
     /// A request about to be sent (the whole message, header included).
     pub(crate) fn request(&self, msg: &[u8]) {
         let Some(out) = &self.0 else { return };

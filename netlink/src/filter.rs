@@ -305,20 +305,22 @@ impl Handle {
     /// priority, handle, program id, name, tag and the direct-action flag. Empty when there
     /// is no clsact.
     pub fn tc_list(&mut self, ifindex: u32) -> Result<Vec<TcFilterInfo>> {
-        let mut out = Vec::new();
-        for dir in [TcDirection::Ingress, TcDirection::Egress] {
-            let (op, data) = self.dump_hook(ifindex, dir)?;
-            match filters_in(&data) {
-                Ok(v) => out.extend(v.into_iter().filter(|f| f.direction == dir)),
-                Err(reason) => {
-                    return Err(NetlinkError::Protocol {
-                        op: op.replace("{dev}", &self.dev_name(ifindex)),
-                        reason,
-                    })
-                }
-            }
-        }
+        let mut out = self.tc_list_on(ifindex, TcDirection::Ingress)?;
+        out.extend(self.tc_list_on(ifindex, TcDirection::Egress)?);
         Ok(out)
+    }
+
+    /// The bpf filters on one hook of device `ifindex` (`tc filter show dev DEV ingress`):
+    /// one dump, where [`Handle::tc_list`] makes two.
+    pub fn tc_list_on(&mut self, ifindex: u32, dir: TcDirection) -> Result<Vec<TcFilterInfo>> {
+        let (op, data) = self.dump_hook(ifindex, dir)?;
+        match filters_in(&data) {
+            Ok(v) => Ok(v.into_iter().filter(|f| f.direction == dir).collect()),
+            Err(reason) => Err(NetlinkError::Protocol {
+                op: op.replace("{dev}", &self.dev_name(ifindex)),
+                reason,
+            }),
+        }
     }
 
     /// How many filters of any kind (bpf, u32, flower, matchall ...) are on the clsact

@@ -39,6 +39,24 @@ impl Handle {
                 reason: "not a valid interface name (1 to 15 bytes, no '/', ':' or spaces)".into(),
             });
         }
+        // One ioctl, unless --explain shows the netlink messages (then the RTM_GETLINK).
+        if !self.conn.explain.on() {
+            return self.conn.ifindex(name).map_err(|e| match e.raw_os_error() {
+                Some(libc::ENODEV) => NetlinkError::NoDevice {
+                    dev: name.to_string(),
+                    op: None,
+                    kernel: Some(crate::error::KernelError {
+                        errno: libc::ENODEV,
+                        ext_ack: None,
+                        offset: None,
+                    }),
+                },
+                _ => NetlinkError::Socket {
+                    call: "ioctl(SIOCGIFINDEX)",
+                    source: e,
+                },
+            });
+        }
         let mut msg = LinkMessage::default();
         msg.attributes.push(LinkAttribute::IfName(name.to_string()));
         let replies = self

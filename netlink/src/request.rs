@@ -318,6 +318,11 @@ impl Conn {
         })
     }
 
+    /// The index of interface `name` (see [`Socket::ifindex`]).
+    pub(crate) fn ifindex(&self, name: &str) -> std::io::Result<u32> {
+        self.sock.ifindex(name)
+    }
+
     fn next_seq(&mut self) -> u32 {
         self.seq = self.seq.wrapping_add(1);
         if self.seq == 0 {

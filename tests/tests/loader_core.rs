@@ -127,6 +127,12 @@ fn every_object_loads_and_leaves_nothing_behind() {
             assert_eq!(info.name, p.name.chars().take(15).collect::<String>());
         }
         assert_eq!(loaded.maps.len(), obj.maps.len(), "{}", obj.name);
+        // Map ids come from the programs' info (matched by order of first use), not one
+        // call per map: each must be the id the kernel gives that map's fd.
+        for m in &loaded.maps {
+            let info = loader::sys::map_info(std::os::fd::AsFd::as_fd(&m.fd)).expect("map info");
+            assert_eq!(m.id, info.id, "{}: map {} id", obj.name, m.def.name);
+        }
         drop_and_check(loaded);
     }
 }

@@ -673,18 +673,22 @@ pub fn cleanup_clsact(
     if !marker.exists() {
         return Ok(false);
     }
-    let kind = h.qdisc_kind(ifindex).ok().flatten();
-    if kind.is_none() {
-        // Gone already (or never made: a process killed after marking): drop the marker.
-        drop_marker(&marker)?;
+    // Filters of any kind on either hook, counted again under the device's lock.
+    if h.tc_filter_count(ifindex).unwrap_or(1) > 0 {
         return Ok(false);
     }
-    let left = h.tc_filter_count(ifindex).unwrap_or(1);
-    if left > 0 || kind.as_deref() != Some("clsact") {
-        return Ok(false);
+    // The request names the kind: the kernel deletes only a clsact qdisc ("Invalid qdisc
+    // name" for an `ingress` one someone put there since), so no qdisc dump first.
+    match h.delete_clsact(ifindex) {
+        Ok(()) => {}
+        // Gone already (or never made: a process killed after marking): the marker goes.
+        Err(e) if e.errno() == Some(libc::ENOENT) => {
+            drop_marker(&marker)?;
+            return Ok(false);
+        }
+        Err(e) if e.errno() == Some(libc::EINVAL) => return Ok(false),
+        Err(e) => return Err(CliError::new(e.to_string())),
     }
-    h.delete_clsact(ifindex)
-        .map_err(|e| CliError::new(e.to_string()))?;
     drop_marker(&marker)?;
     Ok(true)
 }

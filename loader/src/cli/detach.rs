@@ -72,12 +72,9 @@ fn detach_xdp(a: &DetachArgs, on: On) -> CliResult {
 
 fn detach_tc(a: &DetachArgs, on: On, dir: TcDirection) -> CliResult {
     let (dev, netns, ifindex) = (on.dev, on.netns, on.ifindex);
-    let on_hook: Vec<_> =
-        on.h.tc_list(ifindex)
-            .map_err(|e| CliError::new(e.to_string()))?
-            .into_iter()
-            .filter(|f| f.direction == dir)
-            .collect();
+    let on_hook =
+        on.h.tc_list_on(ifindex, dir)
+            .map_err(|e| CliError::new(e.to_string()))?;
     let filters: Vec<_> = on_hook
         .iter()
         .filter(|f| {

@@ -44,7 +44,8 @@ pub fn prog_ids_in(dir: &Path) -> Vec<u32> {
         return ids;
     };
     for e in rd.flatten() {
-        if e.path().is_dir() {
+        // The entry's type from the directory listing (bpffs fills it in): no stat per pin.
+        if e.file_type().map(|t| t.is_dir()).unwrap_or(true) {
             continue;
         }
         if let Ok(fd) = sys::obj_get(&e.path()) {

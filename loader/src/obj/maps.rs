@@ -178,6 +178,7 @@ fn kernel_name(obj: &str, sec: &str) -> String {
 pub(super) fn collect(
     obj: &str,
     file: &object::File,
+    names: &super::names::ElfNames,
     sec_names: &HashMap<usize, String>,
     btf: Option<&Btf>,
     syms: &SymView,
@@ -260,7 +261,12 @@ pub(super) fn collect(
             };
             let prog = target
                 .as_ref()
-                .and_then(|s| object::ObjectSymbol::name(s).ok().map(|n| n.to_string()))
+                .and_then(|s| {
+                    names
+                        .symbol(object::ObjectSymbol::index(s).0)
+                        .ok()
+                        .map(str::to_string)
+                })
                 .filter(|n| !n.is_empty())
                 .ok_or_else(|| {
                     err(format!(
@@ -350,7 +356,10 @@ pub(super) fn collect(
 
     // Global data.
     for sec in file.sections() {
-        let sname = sec.name().unwrap_or("");
+        let sname = sec_names
+            .get(&sec.index().0)
+            .map(String::as_str)
+            .unwrap_or("");
         if !is_data_section(sname) || sec.size() == 0 {
             continue;
         }

@@ -7,6 +7,7 @@
 //! blobs. References stay symbolic (map names, function indexes) until load time.
 
 mod maps;
+mod names;
 
 pub use maps::{map_type, MapDef, MapKind, Pinning, BPF_F_MMAPABLE, BPF_F_RDONLY_PROG};
 
@@ -180,6 +181,7 @@ impl Object {
             return Err(ObjError::Elf32);
         }
         check_string_tables(&file, data)?;
+        let names = names::ElfNames::new(&file, data).ok_or(ObjError::Elf32)?;
 
         let mut sec_names: HashMap<usize, String> = HashMap::new();
         let mut section_sizes = HashMap::new();
@@ -191,8 +193,8 @@ impl Object {
         for sec in file.sections() {
             let idx = sec.index().0;
             // A name past the string table is a damaged file, not an anonymous section.
-            let sname = sec
-                .name()
+            let sname = names
+                .section(idx)
                 .map_err(|e| ObjError::Section {
                     section: format!("#{idx}"),
                     reason: format!("name: {e}"),
@@ -228,7 +230,7 @@ impl Object {
             }
         }
 
-        check_relocation_sections(&file, data)?;
+        check_relocation_sections(&file, data, &names)?;
 
         let btf = btf_bytes.map(Btf::parse).transpose()?;
         let btf_ext = match (&btf, btf_ext_bytes) {
@@ -241,7 +243,7 @@ impl Object {
         let mut symbol_offsets = HashMap::new();
         for s in file.symbols() {
             let section = s.section_index().map(|i| i.0);
-            let name = s.name().map_err(|e| ObjError::Symbol {
+            let name = names.symbol(s.index().0).map_err(|e| ObjError::Symbol {
                 symbol: format!("#{}", s.index().0),
                 reason: format!("name: {e}"),
             })?;
@@ -339,7 +341,14 @@ impl Object {
         };
 
         // Maps (needs BTF for `.maps`), then relocations that refer to them.
-        let maps_found = maps::collect(name, &file, &sec_names, btf.as_ref(), &syms_view(&syms))?;
+        let maps_found = maps::collect(
+            name,
+            &file,
+            &names,
+            &sec_names,
+            btf.as_ref(),
+            &syms_view(&syms),
+        )?;
         let mut maps = maps_found.maps;
         maps::name_object_dirs(&mut maps, data);
         let map_by_sym = maps_found.by_symbol;
@@ -630,7 +639,11 @@ fn check_string_tables(file: &object::File, data: &[u8]) -> Result<()> {
 /// The `object` crate skips a relocation section it cannot read, or one tied to another
 /// symbol table, without a word: a program would then load with unpatched instructions.
 /// Check every `SHT_REL`/`SHT_RELA` section up front instead.
-fn check_relocation_sections(file: &object::File, data: &[u8]) -> Result<()> {
+fn check_relocation_sections(
+    file: &object::File,
+    data: &[u8],
+    names: &names::ElfNames,
+) -> Result<()> {
     use object::elf::{SHT_REL, SHT_RELA};
     use object::read::elf::SectionHeader as _;
     let object::File::Elf64(elf) = file else {
@@ -644,11 +657,10 @@ fn check_relocation_sections(file: &object::File, data: &[u8]) -> Result<()> {
         if t != SHT_REL && t != SHT_RELA {
             continue;
         }
-        let name = table
-            .section_name(endian, sh)
-            .ok()
-            .map(|n| String::from_utf8_lossy(n).into_owned())
-            .unwrap_or_else(|| format!("#{i}"));
+        let name = names
+            .section(i)
+            .map(str::to_string)
+            .unwrap_or_else(|_| format!("#{i}"));
         let bad = |reason: String| ObjError::Section {
             section: name.clone(),
             reason,

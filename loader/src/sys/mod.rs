@@ -761,16 +761,16 @@ impl ProgInfo {
 
 /// BPF_OBJ_GET_INFO_BY_FD on a program.
 pub fn prog_info(fd: BorrowedFd) -> Result<ProgInfo> {
-    let mut buf = vec![0u8; 232];
-    obj_info_raw(fd, &mut buf)?;
-    let nr_map_ids = rd_u32(&buf, 52).min(4096);
-    let mut map_ids = vec![0u32; nr_map_ids as usize];
-    if nr_map_ids > 0 {
-        let mut again = vec![0u8; 232];
-        again[52..56].copy_from_slice(&nr_map_ids.to_ne_bytes());
-        again[56..64].copy_from_slice(&(map_ids.as_mut_ptr() as u64).to_ne_bytes());
-        obj_info_raw(fd, &mut again)?;
+    // Room for the map ids in the first call: the kernel fills up to `nr_map_ids` of them and
+    // answers how many there are, so a second call is needed only past 64 maps.
+    let mut map_ids = vec![0u32; 64];
+    let buf = prog_info_with(fd, &mut map_ids)?;
+    let nr_map_ids = rd_u32(&buf, 52).min(4096) as usize;
+    if nr_map_ids > map_ids.len() {
+        map_ids = vec![0u32; nr_map_ids];
+        prog_info_with(fd, &mut map_ids)?;
     }
+    map_ids.truncate(nr_map_ids);
     let mut tag = [0u8; 8];
     tag.copy_from_slice(&buf[8..16]);
     Ok(ProgInfo {
@@ -786,6 +786,15 @@ pub fn prog_info(fd: BorrowedFd) -> Result<ProgInfo> {
         run_cnt: rd_u64(&buf, 200),
         verified_insns: rd_u32(&buf, 216),
     })
+}
+
+/// `struct bpf_prog_info` with `map_ids` pointing at `map_ids` (filled up to its length).
+fn prog_info_with(fd: BorrowedFd, map_ids: &mut [u32]) -> Result<Vec<u8>> {
+    let mut buf = vec![0u8; 232];
+    buf[52..56].copy_from_slice(&(map_ids.len() as u32).to_ne_bytes());
+    buf[56..64].copy_from_slice(&(map_ids.as_mut_ptr() as u64).to_ne_bytes());
+    obj_info_raw(fd, &mut buf)?;
+    Ok(buf)
 }
 
 /// The program as the kernel runs it before JIT (`xlated_prog_insns`), one `u64` per
