@@ -277,26 +277,44 @@ fn tc_and_rbpf_load_share_a_map_under_tc_globals() {
     std::fs::remove_file(&pin).expect("rm");
 }
 
-/// iproute2's legacy `struct bpf_elf_map` with PIN_GLOBAL_NS: pinned at
-/// /sys/fs/bpf/tc/globals/NAME (where iproute2's legacy loader puts it), reused by the
-/// next load. (Debian's tc is built on libbpf 1.x, which refuses legacy map sections, so
-/// the cross-check with tc is the test above, on a BTF map.)
+/// iproute2's legacy `struct bpf_elf_map` with PIN_GLOBAL_NS (pinned at
+/// /sys/fs/bpf/tc/globals/NAME) and PIN_OBJECT_NS (at /sys/fs/bpf/tc/SHA1/NAME, SHA1 the
+/// object file's), where iproute2's legacy loader puts them, reused by the next load.
+/// (Debian's tc is built on libbpf 1.x, which refuses legacy map sections, so the
+/// cross-check with tc is the test above, on a BTF map.)
 #[test]
-fn legacy_pin_global_ns_maps_are_shared() {
+fn legacy_pin_global_and_object_ns_maps_are_shared() {
     require_priv!();
     let pin = "/sys/fs/bpf/tc/globals/rbpf_tc_glob";
+    let sum = run("sha1sum", &[&obj("tc_globals")]);
+    let own = format!(
+        "/sys/fs/bpf/tc/{}",
+        sum.split_whitespace().next().expect("sum")
+    );
+    let obj_pin = format!("{own}/rbpf_tc_obj");
     let _ = std::fs::remove_file(pin);
+    let _ = std::fs::remove_dir_all(&own);
     let (first, shared) = load_map(&[&obj("tc_globals")], "rbpf_tc_glob");
     assert_eq!(shared, Some((pin.to_string(), false)));
     assert_eq!(bpftool_map_id(pin), first);
     let (second, shared) = load_map(&[&obj("tc_globals")], "rbpf_tc_glob");
     assert_eq!((second, shared), (first, Some((pin.to_string(), true))));
-    let inspect = ok(&["inspect", &obj("tc_globals")]);
-    assert!(
-        inspect.contains(&format!("pinning PIN_GLOBAL_NS at {pin}")),
-        "{inspect}"
+    let (own_id, shared) = load_map(&[&obj("tc_globals")], "rbpf_tc_obj");
+    assert_eq!(
+        shared,
+        Some((obj_pin.clone(), true)),
+        "pinned by the first load"
     );
+    assert_eq!(bpftool_map_id(&obj_pin), own_id);
+    let inspect = ok(&["inspect", &obj("tc_globals")]);
+    for (kind, at) in [("PIN_GLOBAL_NS", pin), ("PIN_OBJECT_NS", obj_pin.as_str())] {
+        assert!(
+            inspect.contains(&format!("pinning {kind} at {at}")),
+            "{inspect}"
+        );
+    }
     std::fs::remove_file(pin).expect("rm");
+    std::fs::remove_dir_all(&own).expect("rm");
 }
 
 #[test]
