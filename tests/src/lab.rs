@@ -170,6 +170,33 @@ impl Lab {
             .unwrap_or(0)
     }
 
+    /// `count` pings from b to a, 2 ms apart (a steady stream for atomicity checks).
+    /// Returns how many replies came back.
+    pub fn ping_a_from_b_fast(&self, count: u32) -> u32 {
+        let out = Self::exec(
+            &self.ns_b,
+            &[
+                "ping",
+                "-c",
+                &count.to_string(),
+                "-i",
+                "0.002",
+                "-W",
+                "1",
+                "-q",
+                ADDR_A,
+            ],
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.split(',')
+            .find_map(|p| {
+                p.trim()
+                    .strip_suffix(" received")
+                    .and_then(|n| n.trim().parse().ok())
+            })
+            .unwrap_or(0)
+    }
+
     /// Send `count` UDP datagrams from b to a:port. Returns how many were sent.
     pub fn udp_b_to_a(&self, count: u32, port: u16) -> u32 {
         self.udp_b_to(ADDR_A, count, port)

@@ -9,9 +9,11 @@
 //! - [`btf_ids`] finds the BTF ids that fentry/fexit/tp_btf programs are loaded with.
 
 pub mod btf_ids;
+pub mod net;
 pub mod probe;
 
 pub use btf_ids::{kernel_func_btf_id, kernel_tp_btf_id, prog_func_btf_id};
+pub use net::{attach_tcx, attach_xdp_link, tcx_chain, TcxDirection};
 pub use probe::{
     attach_kprobe, attach_tracepoint, attach_uprobe, tracefs_root, tracepoint_id,
     uprobe_symbol_offset,

@@ -8,6 +8,7 @@
 //! This module (with its children) is the only place in the loader with `unsafe`.
 
 pub mod file;
+pub mod links;
 pub mod lock;
 pub mod perf;
 
@@ -64,12 +65,14 @@ pub enum Cmd {
     BPF_PROG_GET_FD_BY_ID = 13,
     BPF_MAP_GET_FD_BY_ID = 14,
     BPF_OBJ_GET_INFO_BY_FD = 15,
+    BPF_PROG_QUERY = 16,
     BPF_RAW_TRACEPOINT_OPEN = 17,
     BPF_BTF_LOAD = 18,
     BPF_BTF_GET_FD_BY_ID = 19,
     BPF_MAP_FREEZE = 22,
     BPF_BTF_GET_NEXT_ID = 23,
     BPF_LINK_CREATE = 28,
+    BPF_LINK_UPDATE = 29,
     BPF_LINK_GET_FD_BY_ID = 30,
     BPF_LINK_GET_NEXT_ID = 31,
     BPF_ENABLE_STATS = 32,
@@ -93,12 +96,14 @@ impl Cmd {
             Cmd::BPF_PROG_GET_FD_BY_ID => "BPF_PROG_GET_FD_BY_ID",
             Cmd::BPF_MAP_GET_FD_BY_ID => "BPF_MAP_GET_FD_BY_ID",
             Cmd::BPF_OBJ_GET_INFO_BY_FD => "BPF_OBJ_GET_INFO_BY_FD",
+            Cmd::BPF_PROG_QUERY => "BPF_PROG_QUERY",
             Cmd::BPF_RAW_TRACEPOINT_OPEN => "BPF_RAW_TRACEPOINT_OPEN",
             Cmd::BPF_BTF_LOAD => "BPF_BTF_LOAD",
             Cmd::BPF_BTF_GET_FD_BY_ID => "BPF_BTF_GET_FD_BY_ID",
             Cmd::BPF_MAP_FREEZE => "BPF_MAP_FREEZE",
             Cmd::BPF_BTF_GET_NEXT_ID => "BPF_BTF_GET_NEXT_ID",
             Cmd::BPF_LINK_CREATE => "BPF_LINK_CREATE",
+            Cmd::BPF_LINK_UPDATE => "BPF_LINK_UPDATE",
             Cmd::BPF_LINK_GET_FD_BY_ID => "BPF_LINK_GET_FD_BY_ID",
             Cmd::BPF_LINK_GET_NEXT_ID => "BPF_LINK_GET_NEXT_ID",
             Cmd::BPF_ENABLE_STATS => "BPF_ENABLE_STATS",
