@@ -146,45 +146,21 @@ impl Lab {
 
     /// `count` pings from b to a (IPv4). Returns how many replies came back.
     pub fn ping_a_from_b(&self, count: u32) -> u32 {
-        let out = Self::exec(
-            &self.ns_b,
-            &[
-                "ping",
-                "-c",
-                &count.to_string(),
-                "-i",
-                "0.05",
-                "-W",
-                "1",
-                "-q",
-                ADDR_A,
-            ],
-        );
-        let text = String::from_utf8_lossy(&out.stdout);
-        text.split(',')
-            .find_map(|p| {
-                p.trim()
-                    .strip_suffix(" received")
-                    .and_then(|n| n.trim().parse().ok())
-            })
-            .unwrap_or(0)
+        self.ping_every(count, "0.05")
     }
 
     /// `count` pings from b to a, 2 ms apart (a steady stream for atomicity checks).
     /// Returns how many replies came back.
     pub fn ping_a_from_b_fast(&self, count: u32) -> u32 {
+        self.ping_every(count, "0.002")
+    }
+
+    fn ping_every(&self, count: u32, interval: &str) -> u32 {
+        let count = count.to_string();
         let out = Self::exec(
             &self.ns_b,
             &[
-                "ping",
-                "-c",
-                &count.to_string(),
-                "-i",
-                "0.002",
-                "-W",
-                "1",
-                "-q",
-                ADDR_A,
+                "ping", "-c", &count, "-i", interval, "-W", "1", "-q", ADDR_A,
             ],
         );
         let text = String::from_utf8_lossy(&out.stdout);
@@ -296,4 +272,24 @@ pub fn pins_of(nss: &[&str]) -> Vec<std::path::PathBuf> {
         })
         .map(|e| e.path())
         .collect()
+}
+
+/// The bpf filters `tc` sees on a hook of a device in namespace `ns`: (prio, prog id)
+/// pairs, an independent reader of what rbpf-load attached.
+pub fn tc_bpf_filters(ns: &str, dev: &str, dir: &str) -> Vec<(u64, u64)> {
+    let out = crate::run("tc", &["-n", ns, "-j", "filter", "show", "dev", dev, dir]);
+    if out.trim().is_empty() {
+        return Vec::new();
+    }
+    let v: serde_json::Value = serde_json::from_str(&out).expect("tc -j");
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| Some((f["pref"].as_u64()?, f["options"]["prog"]["id"].as_u64()?)))
+        .collect()
+}
+
+/// Is there a clsact qdisc on the device?
+pub fn has_clsact(ns: &str, dev: &str) -> bool {
+    crate::run("tc", &["-n", ns, "qdisc", "show", "dev", dev]).contains("clsact")
 }

@@ -6,7 +6,7 @@
 use loader::sys;
 use rbpf_tests::cli::{bin_path, fails, ok, text};
 use rbpf_tests::kernel::{array_u64, wait_prog_gone};
-use rbpf_tests::lab::{pins_of, Lab};
+use rbpf_tests::lab::{has_clsact, pins_of, tc_bpf_filters as tc_filters, Lab};
 use rbpf_tests::{bpf_obj, require_priv, run};
 use std::os::fd::AsFd;
 use std::path::Path;
@@ -14,22 +14,6 @@ use std::time::{Duration, Instant};
 
 fn obj(name: &str) -> String {
     bpf_obj(name).display().to_string()
-}
-
-/// (prio, prog id) of the bpf filters on a hook, as tc sees them.
-fn tc_filters(ns: &str, dev: &str, dir: &str) -> Vec<(u64, u64)> {
-    let out = run("tc", &["-n", ns, "-j", "filter", "show", "dev", dev, dir]);
-    let v: serde_json::Value =
-        serde_json::from_str(if out.trim().is_empty() { "[]" } else { &out }).expect("tc -j");
-    v.as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|f| Some((f["pref"].as_u64()?, f["options"]["prog"]["id"].as_u64()?)))
-        .collect()
-}
-
-fn has_clsact(ns: &str, dev: &str) -> bool {
-    run("tc", &["-n", ns, "qdisc", "show", "dev", dev]).contains("clsact")
 }
 
 /// The program id on the line of `out` that contains `what`.

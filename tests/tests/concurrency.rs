@@ -4,7 +4,7 @@
 //! kernel's view through `tc -j filter show`, an independent reader of the same state.
 
 use rbpf_tests::cli::{bin_path, text};
-use rbpf_tests::lab::Lab;
+use rbpf_tests::lab::{has_clsact, tc_bpf_filters as tc_filters, Lab};
 use rbpf_tests::{bpf_obj, require_priv, run};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -50,24 +50,6 @@ fn race(cmds: &[Vec<String>]) -> Vec<Output> {
         .into_iter()
         .map(|c| c.wait_with_output().expect("wait for rbpf-load"))
         .collect()
-}
-
-/// The bpf filters `tc` sees on a device's hook: (prio, prog id) pairs.
-fn tc_filters(ns: &str, dev: &str, dir: &str) -> Vec<(u64, u64)> {
-    let out = run("tc", &["-n", ns, "-j", "filter", "show", "dev", dev, dir]);
-    if out.trim().is_empty() {
-        return Vec::new();
-    }
-    let v: serde_json::Value = serde_json::from_str(&out).expect("tc -j");
-    v.as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|f| Some((f["pref"].as_u64()?, f["options"]["prog"]["id"].as_u64()?)))
-        .collect()
-}
-
-fn has_clsact(ns: &str, dev: &str) -> bool {
-    run("tc", &["-n", ns, "qdisc", "show", "dev", dev]).contains("clsact")
 }
 
 /// The program id an attach printed (`DEV: tc ingress prio P ...: prog id N 'name'`) for

@@ -23,6 +23,23 @@ fn ifindex(ns: &str, dev: &str) -> u32 {
     .expect("ifindex")
 }
 
+/// Attach `prog` to the tcx ingress hook of `idx` from inside namespace `ns`.
+fn tcx_in(
+    ns: &str,
+    idx: u32,
+    prog: std::os::fd::BorrowedFd,
+    anchor: Anchor,
+    revision: Option<u64>,
+) -> loader::attach::Result<loader::attach::Link> {
+    Lab::in_ns(ns, || {
+        attach_tcx(prog, idx, TcxDirection::Ingress, anchor, revision)
+    })
+}
+
+fn chain_of(ns: &str, idx: u32) -> loader::sys::links::Chain {
+    Lab::in_ns(ns, || tcx_chain(idx, TcxDirection::Ingress)).expect("query")
+}
+
 fn prog_id(l: &Loaded, name: &str) -> u32 {
     l.program(name).expect("program").id
 }
@@ -45,15 +62,7 @@ fn a_tcx_program_counts_without_a_qdisc_and_goes_with_its_link() {
     let (ns, dev) = (lab.ns_a.as_str(), lab.veth_a.as_str());
     let l = load_all("tc_count");
     let idx = ifindex(ns, dev);
-    let attached = Lab::in_ns(ns, || {
-        attach_tcx(
-            prog_fd(&l, "count_ingress"),
-            idx,
-            TcxDirection::Ingress,
-            Anchor::Last,
-            None,
-        )
-    });
+    let attached = tcx_in(ns, idx, prog_fd(&l, "count_ingress"), Anchor::Last, None);
     if !has_tcx() {
         let err = attached.expect_err("tcx before Linux 6.6");
         assert!(err.to_string().contains("Invalid argument"), "{err}");
@@ -65,7 +74,7 @@ fn a_tcx_program_counts_without_a_qdisc_and_goes_with_its_link() {
     assert_eq!(array_u64(map_fd(&l, "counts"), 0), 5);
     let qdiscs = run("tc", &["-n", ns, "qdisc", "show", "dev", dev]);
     assert!(!qdiscs.contains("clsact"), "tcx needs no qdisc: {qdiscs}");
-    let chain = Lab::in_ns(ns, || tcx_chain(idx, TcxDirection::Ingress)).expect("query");
+    let chain = chain_of(ns, idx);
     let id = prog_id(&l, "count_ingress");
     assert_eq!(chain.entries, vec![(id, link.id().expect("link id"))]);
     // bpftool 7.1 does not name tcx links: it shows them as type 11, with our ids.
@@ -87,7 +96,7 @@ fn a_tcx_program_counts_without_a_qdisc_and_goes_with_its_link() {
         "BPF_LINK_TYPE_TCX"
     );
     drop(link);
-    let chain = Lab::in_ns(ns, || tcx_chain(idx, TcxDirection::Ingress)).expect("query");
+    let chain = chain_of(ns, idx);
     assert_eq!(chain.entries, vec![], "the program went with its link");
     assert_eq!(lab.ping_a_from_b(2), 2);
     assert_eq!(
@@ -116,27 +125,16 @@ fn tcx_anchors_order_the_chain_as_the_programs_see_it() {
         (array_u64(m, 1), array_u64(m, 2))
     };
     // tcx_second first in line, then tcx_first put before it: first runs first.
-    let b = Lab::in_ns(ns, || {
-        attach_tcx(
-            prog_fd(&l, "tcx_second"),
-            idx,
-            TcxDirection::Ingress,
-            Anchor::First,
-            None,
-        )
-    })
-    .expect("attach second");
-    let a = Lab::in_ns(ns, || {
-        attach_tcx(
-            prog_fd(&l, "tcx_first"),
-            idx,
-            TcxDirection::Ingress,
-            Anchor::BeforeProg(second),
-            None,
-        )
-    })
+    let b = tcx_in(ns, idx, prog_fd(&l, "tcx_second"), Anchor::First, None).expect("attach second");
+    let a = tcx_in(
+        ns,
+        idx,
+        prog_fd(&l, "tcx_first"),
+        Anchor::BeforeProg(second),
+        None,
+    )
     .expect("attach first before second");
-    let chain = Lab::in_ns(ns, || tcx_chain(idx, TcxDirection::Ingress)).expect("query");
+    let chain = chain_of(ns, idx);
     let ids: Vec<u32> = chain.entries.iter().map(|e| e.0).collect();
     assert_eq!(ids, vec![first, second]);
     assert_eq!(lab.ping_a_from_b(1), 1);
@@ -144,15 +142,13 @@ fn tcx_anchors_order_the_chain_as_the_programs_see_it() {
     assert!(f > 0 && f < s, "tcx_first at tick {f}, tcx_second at {s}");
     // Now the other way round: tcx_first again, after tcx_second.
     drop(a);
-    let _a = Lab::in_ns(ns, || {
-        attach_tcx(
-            prog_fd(&l, "tcx_first"),
-            idx,
-            TcxDirection::Ingress,
-            Anchor::AfterProg(second),
-            None,
-        )
-    })
+    let _a = tcx_in(
+        ns,
+        idx,
+        prog_fd(&l, "tcx_first"),
+        Anchor::AfterProg(second),
+        None,
+    )
     .expect("attach first after second");
     assert_eq!(lab.ping_a_from_b(1), 1);
     let (f, s) = order(&l);
@@ -173,40 +169,27 @@ fn a_stale_revision_is_refused() {
     let (ns, dev) = (lab.ns_a.as_str(), lab.veth_a.as_str());
     let l = load_all("tcx_order");
     let idx = ifindex(ns, dev);
-    let before = Lab::in_ns(ns, || tcx_chain(idx, TcxDirection::Ingress)).expect("query");
-    let _other = Lab::in_ns(ns, || {
-        attach_tcx(
-            prog_fd(&l, "tcx_second"),
-            idx,
-            TcxDirection::Ingress,
-            Anchor::Last,
-            None,
-        )
-    })
-    .expect("attach");
-    let err = Lab::in_ns(ns, || {
-        attach_tcx(
-            prog_fd(&l, "tcx_first"),
-            idx,
-            TcxDirection::Ingress,
-            Anchor::Last,
-            Some(before.revision),
-        )
-    })
+    let before = chain_of(ns, idx);
+    let _other = tcx_in(ns, idx, prog_fd(&l, "tcx_second"), Anchor::Last, None).expect("attach");
+    let err = tcx_in(
+        ns,
+        idx,
+        prog_fd(&l, "tcx_first"),
+        Anchor::Last,
+        Some(before.revision),
+    )
     .expect_err("stale revision");
     assert!(err.to_string().contains("Stale file handle"), "{err}");
-    let now = Lab::in_ns(ns, || tcx_chain(idx, TcxDirection::Ingress)).expect("query");
+    let now = chain_of(ns, idx);
     assert_eq!(now.entries.len(), 1, "nothing added");
     assert!(now.revision > before.revision);
-    let _ok = Lab::in_ns(ns, || {
-        attach_tcx(
-            prog_fd(&l, "tcx_first"),
-            idx,
-            TcxDirection::Ingress,
-            Anchor::Last,
-            Some(now.revision),
-        )
-    })
+    let _ok = tcx_in(
+        ns,
+        idx,
+        prog_fd(&l, "tcx_first"),
+        Anchor::Last,
+        Some(now.revision),
+    )
     .expect("the current revision is taken");
 }
 
@@ -223,16 +206,7 @@ fn a_link_update_swaps_the_program_without_losing_a_packet() {
     let (ns, dev) = (lab.ns_a.as_str(), lab.veth_a.as_str());
     let l = load_all("tc_count");
     let idx = ifindex(ns, dev);
-    let link = Lab::in_ns(ns, || {
-        attach_tcx(
-            prog_fd(&l, "count_ingress"),
-            idx,
-            TcxDirection::Ingress,
-            Anchor::Last,
-            None,
-        )
-    })
-    .expect("attach");
+    let link = tcx_in(ns, idx, prog_fd(&l, "count_ingress"), Anchor::Last, None).expect("attach");
     let pinger = std::thread::scope(|s| {
         let p = s.spawn(|| lab.ping_a_from_b_fast(300));
         std::thread::sleep(std::time::Duration::from_millis(300));
@@ -245,7 +219,7 @@ fn a_link_update_swaps_the_program_without_losing_a_packet() {
     let (old, new) = (array_u64(counts, 0), array_u64(counts, 16));
     assert!(old > 0 && new > 0, "both ran: {old} + {new}");
     assert_eq!(old + new, 300, "{old} + {new}");
-    let chain = Lab::in_ns(ns, || tcx_chain(idx, TcxDirection::Ingress)).expect("query");
+    let chain = chain_of(ns, idx);
     assert_eq!(chain.entries[0].0, prog_id(&l, "count_alt"));
 }
 

@@ -409,15 +409,7 @@ fn report(plans: &[Plan], loaded: &Loaded, app: &App) {
             }
             Goes::Trace => {
                 if let Some((_, link)) = app.links.iter().find(|(n, _)| n == &lp.name) {
-                    println!(
-                        "{}: prog id {} '{}'{}",
-                        link.what(),
-                        lp.id,
-                        lp.name,
-                        link.id()
-                            .map(|i| format!(", link id {i}"))
-                            .unwrap_or_default()
-                    );
+                    println!("{}", trace::link_line(link, lp));
                 }
             }
             Goes::Not(why) => println!(

@@ -61,15 +61,7 @@ pub fn run(
         explain_line!("   why: a tracing attachment lives as long as its link: --foreground holds the fd until Ctrl-C, --pin keeps it in bpffs until `detach --pin`");
     }
     let link = attach_one(lp.fd.as_fd(), &def, prog)?;
-    println!(
-        "{}: prog id {} '{}'{}",
-        link.what(),
-        lp.id,
-        lp.name,
-        link.id()
-            .map(|i| format!(", link id {i}"))
-            .unwrap_or_default()
-    );
+    println!("{}", link_line(&link, lp));
     if let Some(dir) = &a.pin {
         super::pins::with_tree(|| {
             ensure_bpffs()?;
@@ -109,6 +101,19 @@ pub fn run(
     // Not println!: the reader may be gone (SIGPIPE is blocked by now).
     let _ = writeln!(std::io::stdout(), "detached");
     res
+}
+
+/// The line that reports a tracing attachment: `WHAT: prog id N 'NAME', link id M`.
+pub(super) fn link_line(link: &Link, lp: &load::LoadedProgram) -> String {
+    format!(
+        "{}: prog id {} '{}'{}",
+        link.what(),
+        lp.id,
+        lp.name,
+        link.id()
+            .map(|i| format!(", link id {i}"))
+            .unwrap_or_default()
+    )
 }
 
 pub(super) fn attach_one(
