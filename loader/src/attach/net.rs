@@ -82,6 +82,13 @@ pub fn attach_xdp_link(prog: BorrowedFd, ifindex: u32, mode_flags: u32) -> Resul
 }
 
 impl Link {
+    /// A link pinned at `path` (to update or detach it).
+    pub fn from_pin(path: &std::path::Path) -> Result<Link> {
+        let what = format!("link pinned at {}", path.display());
+        let fd = crate::sys::obj_get(path).map_err(sys_err(&what))?;
+        Ok(Link::bpf(what, fd, None))
+    }
+
     /// Put `new` in place of the link's program in one step (`BPF_LINK_UPDATE`): every
     /// packet is seen by one or the other. Links made by perf events cannot be updated.
     pub fn update(&self, new: BorrowedFd) -> Result<()> {

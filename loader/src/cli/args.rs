@@ -129,9 +129,26 @@ pub struct AttachArgs {
     /// tc filter handle (default: the kernel chooses).
     #[arg(long)]
     pub handle: Option<u32>,
-    /// Replace what is attached there.
+    /// Replace what is attached there (tcx: our attachment of the same program on that
+    /// hook, swapped in one step through its link).
     #[arg(long)]
     pub replace: bool,
+    /// Attach a tc program through tcx (Linux 6.6+): a bpf link in the device's chain, no
+    /// qdisc (`tcx/ingress` and `tcx/egress` sections do without asking).
+    #[arg(long)]
+    pub tcx: bool,
+    /// tcx: first in the chain.
+    #[arg(long, conflicts_with_all = ["last", "before", "after"])]
+    pub first: bool,
+    /// tcx: last in the chain (the default).
+    #[arg(long, conflicts_with_all = ["before", "after"])]
+    pub last: bool,
+    /// tcx: right before this program (id:N, a pinned path, or a program's name on the hook).
+    #[arg(long, value_name = "PROG", conflicts_with = "after")]
+    pub before: Option<String>,
+    /// tcx: right after this program (id:N, a pinned path, or a program's name on the hook).
+    #[arg(long, value_name = "PROG")]
+    pub after: Option<String>,
     /// Pin programs and maps here (default /sys/fs/bpf/rbpf/OBJECT/DEV-HOOK).
     #[arg(long)]
     pub pin: Option<PathBuf>,
@@ -236,6 +253,9 @@ pub struct ShowArgs {
 pub struct DetachArgs {
     #[arg(long, required_unless_present = "pin")]
     pub dev: Option<String>,
+    /// The tcx attachments of ours on --ingress/--egress (both without either).
+    #[arg(long, conflicts_with = "xdp")]
+    pub tcx: bool,
     #[arg(long, conflicts_with_all = ["ingress", "egress"])]
     pub xdp: bool,
     #[arg(long, conflicts_with = "egress")]

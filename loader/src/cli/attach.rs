@@ -178,6 +178,11 @@ pub fn run(a: &AttachArgs, netns: Option<&str>) -> CliResult {
     let lp = loaded
         .program(&prog.name)
         .ok_or_else(|| CliError::new(format!("prog '{}' was not loaded", prog.name)))?;
+    if super::tcx::wanted(a, &prog.section, &def)
+        && super::tcx::run(a, netns, &obj, &loaded, lp, &def)?
+    {
+        return Ok(());
+    }
     // The program is loaded once and attached to every device, all or none.
     let mut attached = Vec::new();
     for dev in &a.dev {

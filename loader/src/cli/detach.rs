@@ -24,6 +24,9 @@ pub fn run(a: &DetachArgs, netns: Option<&str>) -> CliResult {
         dev,
         netns,
     };
+    if a.tcx {
+        return detach_tcx(a, on);
+    }
     if a.xdp {
         return detach_xdp(a, on);
     }
@@ -43,6 +46,44 @@ struct On<'a> {
     ifindex: u32,
     dev: &'a str,
     netns: Option<&'a str>,
+}
+
+/// Our tcx attachments on the hook(s): their pinned links go, and with them the programs.
+fn detach_tcx(a: &DetachArgs, on: On) -> CliResult {
+    let dirs: Vec<&str> = match (a.ingress, a.egress) {
+        (true, false) => vec!["ingress"],
+        (false, true) => vec!["egress"],
+        _ => vec!["ingress", "egress"],
+    };
+    let prefix: Vec<String> = dirs
+        .iter()
+        .map(|d| pins::tcx_name(on.netns, on.dev, d, ""))
+        .collect();
+    let gone = pins::with_tree(|| {
+        let found = pins::named(|n| prefix.iter().any(|p| n.starts_with(p.as_str())));
+        for d in &found {
+            if let Ok(link) = crate::attach::Link::from_pin(&d.join("link")) {
+                let _ = link.detach();
+            }
+            pins::remove(d).map_err(|e| CliError::new(format!("{}: {e}", d.display())))?;
+        }
+        Ok(found)
+    })?;
+    if gone.is_empty() {
+        return Err(CliError::new(format!(
+            "{}: no tcx attachment of ours on {}",
+            on.dev,
+            dirs.join(" or ")
+        ))
+        .hint(format!(
+            "`rbpf-load show --dev {}` lists what is attached",
+            on.dev
+        )));
+    }
+    for d in &gone {
+        println!("{}: tcx: detached, removed pins {}", on.dev, d.display());
+    }
+    Ok(())
 }
 
 fn detach_xdp(a: &DetachArgs, on: On) -> CliResult {

@@ -18,6 +18,7 @@ mod loadcmd;
 mod mapdump;
 mod pins;
 mod show;
+mod tcx;
 mod trace;
 mod util;
 

@@ -89,6 +89,12 @@ pub fn tc_name(netns: Option<&str>, dev: &str, egress: bool, priority: u16, hand
     format!("{}-{d}-{priority}-{handle}", dev_key(netns, dev))
 }
 
+/// The name of a tcx attachment's directory: one per program name on a hook, since a tcx
+/// chain holds many programs.
+pub fn tcx_name(netns: Option<&str>, dev: &str, dir: &str, prog: &str) -> String {
+    format!("{}-tcx-{dir}-{}", dev_key(netns, dev), clean(prog))
+}
+
 /// The hook an attachment's name ([`xdp_name`], [`tc_name`]) names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NamedHook {
@@ -203,6 +209,13 @@ pub struct Staged {
     pinned: Vec<PathBuf>,
 }
 
+impl Staged {
+    /// Where the pins are now.
+    pub fn path(&self) -> &Path {
+        &self.at
+    }
+}
+
 /// Pin every program and map of `loaded` for an attachment whose directory is `dir`.
 pub fn stage(loaded: &Loaded, dir: &Path) -> CliResult<Staged> {
     let at = if dir.exists() {
@@ -268,6 +281,21 @@ pub fn orphans(netns: Option<&str>, dev: &str, hook: &str, attached: &[u32]) -> 
         .filter(|a| ours(&a.file_name().to_string_lossy()))
         .map(|a| a.path())
         .filter(|d| d.is_dir() && prog_ids_in(d).iter().all(|id| !attached.contains(id)))
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+/// Our attachment directories (ROOT/OBJECT/NAME) whose name passes `pick`.
+pub fn named(pick: impl Fn(&str) -> bool) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(ROOT)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|o| o.file_name() != "_clsact")
+        .flat_map(|o| std::fs::read_dir(o.path()).into_iter().flatten().flatten())
+        .filter(|a| pick(&a.file_name().to_string_lossy()))
+        .map(|a| a.path())
         .collect();
     dirs.sort();
     dirs

@@ -37,6 +37,7 @@ pub fn run(a: &ShowArgs, netns: Option<&str>) -> CliResult {
                 "prog_id": x.prog_id, "name": prog_name(x.prog_id), "pin": pin_of(x.prog_id, pins::xdp_name(netns, &dev)),
             }));
         }
+        rows.extend(tcx_rows(netns, ifindex, &dev));
         for f in h.tc_list(ifindex).unwrap_or_default() {
             let egress = f.direction == netlink::TcDirection::Egress;
             let name = pins::tc_name(netns, &dev, egress, f.priority, f.handle);
@@ -81,10 +82,13 @@ pub fn run(a: &ShowArgs, netns: Option<&str>) -> CliResult {
                 }
             );
         }
-        if r["link_id"].is_number() {
+        if r["link_id"].is_number() && r["dev"].is_null() {
             line = format!("{} id {}", s("hook"), r["link_id"]);
         }
         line += &format!(": prog id {} '{}'", r["prog_id"], s("name"));
+        if r["link_id"].is_number() && !r["dev"].is_null() {
+            line += &format!(", link id {}", r["link_id"]);
+        }
         if r["tag"].is_string() {
             line += &format!(" tag {}", s("tag"));
         }
@@ -159,4 +163,27 @@ fn link_type_name(t: u32) -> String {
         .get(t as usize)
         .map(|n| n.to_string())
         .unwrap_or_else(|| format!("type {t}"))
+}
+
+/// The programs in a device's tcx chains, in the order they run (nothing on a kernel
+/// without tcx).
+fn tcx_rows(netns: Option<&str>, ifindex: u32, dev: &str) -> Vec<serde_json::Value> {
+    use crate::attach::{tcx_chain, TcxDirection};
+    let mut rows = Vec::new();
+    for dir in [TcxDirection::Ingress, TcxDirection::Egress] {
+        let Ok(chain) = tcx_chain(ifindex, dir) else {
+            continue;
+        };
+        for (pos, (prog_id, link_id)) in chain.entries.iter().enumerate() {
+            let name = prog_name(*prog_id);
+            let pin = pins::dirs_for(*prog_id, &pins::tcx_name(netns, dev, dir.as_str(), &name))
+                .first()
+                .map(|d| d.display().to_string());
+            rows.push(serde_json::json!({
+                "dev": dev, "ifindex": ifindex, "hook": format!("tcx {}", dir.as_str()),
+                "position": pos + 1, "prog_id": prog_id, "link_id": link_id, "name": name, "pin": pin,
+            }));
+        }
+    }
+    rows
 }
