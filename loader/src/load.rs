@@ -816,7 +816,10 @@ fn load_program(
             "bpf(BPF_PROG_LOAD, prog_type={}{}, prog_name=\"{}\", insn_cnt={}, license=\"{}\"{}{}{}{})",
             explain::prog_type_uapi(def.prog_type),
             if def.expected_attach_type != 0 {
-                format!(", expected_attach_type={}", def.expected_attach_type)
+                format!(
+                    ", expected_attach_type={}",
+                    section::attach_type::name(def.expected_attach_type)
+                )
             } else {
                 String::new()
             },

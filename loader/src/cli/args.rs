@@ -71,10 +71,10 @@ pub enum Command {
 pub enum MapCommand {
     /// Keys and values, formatted through the map's BTF when it has some.
     #[command(
-        after_help = "Examples:\n  rbpf-load map dump 42\n  rbpf-load map dump /sys/fs/bpf/rbpf/xdp_classifier/eth0-xdp/maps/counts -j"
+        after_help = "Examples:\n  rbpf-load map dump 42\n  rbpf-load map dump id:42\n  rbpf-load map dump name:counts\n  rbpf-load map dump /sys/fs/bpf/rbpf/xdp_classifier/eth0-xdp/maps/counts -j"
     )]
     Dump {
-        /// A map id, or the path of a pinned map.
+        /// The map: ID or id:ID, name:NAME, or a pinned path (pinned:PATH).
         map: String,
         /// JSON output.
         #[arg(short = 'j', long = "json")]
@@ -118,10 +118,10 @@ pub struct AttachArgs {
     /// tc: clsact egress.
     #[arg(long)]
     pub egress: bool,
-    /// tc filter priority (default: the kernel chooses).
+    /// tc filter priority (default 1).
     #[arg(long)]
     pub prio: Option<u16>,
-    /// tc filter handle (default: the kernel chooses).
+    /// tc filter handle (default 1).
     #[arg(long)]
     pub handle: Option<u32>,
     /// Replace what is attached there.

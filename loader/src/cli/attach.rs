@@ -131,6 +131,7 @@ pub fn run(a: &AttachArgs, netns: Option<&str>) -> CliResult {
     let prog = pick_program(&obj, sec, a.prog.as_deref())?.clone();
     let (def, why) =
         load::program_def(&prog, hook_hint(a)).map_err(|e| CliError::new(e.to_string()))?;
+    super::flags::check(a, &obj, &prog, &def)?;
     let mut opts = LoadOptions {
         type_hint: hook_hint(a),
         log_level: if a.verbose { 2 } else { 1 },
@@ -466,15 +467,8 @@ fn attach_xdp(
         "   why: an XDP program runs in the driver's receive path, before the kernel builds an skb; it returns XDP_PASS, XDP_DROP, XDP_TX or XDP_REDIRECT for each frame",
         if a.replace { "   --replace: no XDP_FLAGS_UPDATE_IF_NOEXIST, so an attached program is swapped" } else { "   XDP_FLAGS_UPDATE_IF_NOEXIST: refuse (EBUSY) if a program is already attached, rather than replace it silently" },
     ]);
-    h.xdp_attach(ifindex, lp.fd.as_fd(), mode, flags).map_err(|e| {
-        let busy = e.errno() == Some(libc::EBUSY) || e.errno() == Some(libc::EEXIST);
-        let err = CliError::new(e.to_string());
-        if busy {
-            err.hint(format!("an XDP program is already attached to {dev}: add --replace to swap it, or `rbpf-load detach --dev {dev} --xdp`"))
-        } else {
-            err
-        }
-    })?;
+    h.xdp_attach(ifindex, lp.fd.as_fd(), mode, flags)
+        .map_err(|e| xdp_attach_error(&e, dev))?;
     let now = h.xdp_query(ifindex).unwrap_or_default();
     let mode = now
         .iter()
@@ -482,6 +476,21 @@ fn attach_xdp(
         .map(|i| i.mode)
         .unwrap_or(mode);
     Ok((Hook::Xdp { mode }, before))
+}
+
+/// A refused XDP attach, with what to do: `--replace` swaps a program in the same mode only.
+fn xdp_attach_error(e: &netlink::NetlinkError, dev: &str) -> CliError {
+    let err = CliError::new(e.to_string());
+    let other_mode = e
+        .ext_ack()
+        .is_some_and(|m| m.starts_with("Native and generic XDP"));
+    if other_mode {
+        return err.hint(format!("an XDP program is attached to {dev} in the other mode (native or generic), and --replace cannot swap across modes: `rbpf-load detach --dev {dev} --xdp` first, then attach"));
+    }
+    if e.errno() == Some(libc::EBUSY) || e.errno() == Some(libc::EEXIST) {
+        return err.hint(format!("an XDP program is already attached to {dev}: add --replace to swap it, or `rbpf-load detach --dev {dev} --xdp`"));
+    }
+    err
 }
 
 /// The device an attachment goes to.

@@ -1,26 +1,14 @@
-//! `rbpf-load map dump ID|PIN`: keys and values, through BTF when the map has some.
+//! `rbpf-load map dump MAP` (ID, id:ID, name:NAME or a pin): keys and values, through BTF when the map has some.
 
 use super::{CliError, CliResult};
 use crate::btf::Btf;
 use crate::obj::map_type;
 use crate::sys::{self, ObjKind};
 use crate::valuefmt;
-use std::os::fd::{AsFd, OwnedFd};
-use std::path::Path;
-
-/// Open a map given as an id or a pinned path.
-pub fn open_map(spec: &str) -> CliResult<OwnedFd> {
-    if let Ok(id) = spec.parse::<u32>() {
-        return sys::fd_by_id(ObjKind::Map, id).map_err(|e| {
-            CliError::new(format!("map id {id}: {e}"))
-                .hint("`bpftool map show` or `rbpf-load show` list the maps there are")
-        });
-    }
-    sys::obj_get(Path::new(spec)).map_err(|e| CliError::new(format!("map {spec}: {e}")))
-}
+use std::os::fd::AsFd;
 
 pub fn run(spec: &str, json: bool) -> CliResult {
-    let fd = open_map(spec)?;
+    let fd = super::objref::open_map(spec)?;
     let info = sys::map_info(fd.as_fd())?;
     let btf = if info.btf_id != 0 {
         sys::fd_by_id(ObjKind::Btf, info.btf_id)

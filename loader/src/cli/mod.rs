@@ -12,9 +12,11 @@ macro_rules! explain_line {
 pub mod args;
 mod attach;
 mod detach;
+mod flags;
 mod inspect;
 mod loadcmd;
 mod mapdump;
+mod objref;
 mod pins;
 mod show;
 mod trace;
@@ -60,8 +62,7 @@ pub fn main() -> i32 {
     let cli = Cli::parse();
     if let Some(ns) = &cli.netns {
         if let Err(e) = enter_netns(ns) {
-            eprintln!("Error: {}", e.msg);
-            return 1;
+            return report(&e);
         }
     }
     let res = match cli.command {
@@ -86,17 +87,20 @@ pub fn main() -> i32 {
     };
     match res {
         Ok(()) => 0,
-        Err(e) => {
-            eprintln!("Error: {}", e.msg);
-            if let Some(d) = &e.detail {
-                eprintln!("{d}");
-            }
-            if let Some(h) = &e.hint {
-                eprintln!("hint: {h}");
-            }
-            1
-        }
+        Err(e) => report(&e),
     }
+}
+
+/// Print a failure (message, detail, hint) on standard error; the exit code.
+fn report(e: &CliError) -> i32 {
+    eprintln!("Error: {}", e.msg);
+    if let Some(d) = &e.detail {
+        eprintln!("{d}");
+    }
+    if let Some(h) = &e.hint {
+        eprintln!("hint: {h}");
+    }
+    1
 }
 
 /// Enter a named network namespace (`ip netns add NAME`) for the rest of the process, like
