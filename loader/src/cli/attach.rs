@@ -128,6 +128,9 @@ pub fn run(a: &AttachArgs, netns: Option<&str>) -> CliResult {
         ))
     })?;
     apply_sets(&mut obj, &a.set)?;
+    if sec == ".text" {
+        obj.add_text_programs();
+    }
     let prog = pick_program(&obj, sec, a.prog.as_deref())?.clone();
     let (def, why) =
         load::program_def(&prog, hook_hint(a)).map_err(|e| CliError::new(e.to_string()))?;
