@@ -155,9 +155,11 @@ pub struct AttachArgs {
     /// Narrate each step: BTF fix-ups, maps, relocations, bpf() and netlink calls.
     #[arg(long)]
     pub explain: bool,
-    /// The full verifier log on failure.
-    #[arg(short = 'v', long)]
-    pub verbose: bool,
+    /// The verifier's log of every program loaded, also when it accepts them, after the
+    /// attach line: -v its summary (log level 1; all of it on failure), -vv every
+    /// instruction with the register states (level 2).
+    #[arg(short = 'v', long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
     /// Who resolves CO-RE relocations: the kernel while it verifies the program (kernel,
     /// Linux 5.17+), rbpf-load against /sys/kernel/btf/vmlinux (user), or the kernel where
     /// it can and rbpf-load otherwise (auto, the default; --explain resolves here to show
@@ -188,8 +190,10 @@ pub struct LoadArgs {
     pub json: bool,
     #[arg(long)]
     pub explain: bool,
-    #[arg(short = 'v', long)]
-    pub verbose: bool,
+    /// The verifier's log of every program, also when it accepts them: -v level 1, -vv
+    /// level 2 (every instruction with the register states); -j carries it.
+    #[arg(short = 'v', long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
     /// Who resolves CO-RE relocations: the kernel (kernel), rbpf-load (user), or the kernel
     /// where it can and rbpf-load otherwise (auto, the default).
     #[arg(

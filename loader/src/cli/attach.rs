@@ -137,7 +137,8 @@ pub fn run(a: &AttachArgs, netns: Option<&str>) -> CliResult {
     super::flags::check(a, &obj, &prog, &def)?;
     let mut opts = LoadOptions {
         type_hint: hook_hint(a),
-        log_level: if a.verbose { 2 } else { 1 },
+        log_level: u32::from(a.verbose.clamp(1, 2)),
+        success_log_level: u32::from(a.verbose.min(2)),
         core: a.core,
         explain: a
             .explain
@@ -170,7 +171,7 @@ pub fn run(a: &AttachArgs, netns: Option<&str>) -> CliResult {
     {
         opts.only = Some(vec![prog.name.clone()]);
     }
-    let loaded = load::load(&obj, &opts).map_err(|e| load_error(e, a.verbose))?;
+    let loaded = load::load(&obj, &opts).map_err(|e| load_error(e, a.verbose > 0))?;
     fill_prog_arrays(a, &loaded)?;
     let lp = loaded
         .program(&prog.name)
@@ -193,6 +194,9 @@ pub fn run(a: &AttachArgs, netns: Option<&str>) -> CliResult {
                 return Err(e);
             }
         }
+    }
+    if a.verbose > 0 {
+        super::util::print_verifier_logs(&loaded, a.verbose);
     }
     if a.foreground {
         let res = super::trace::wait_foreground(a, &obj, &loaded);

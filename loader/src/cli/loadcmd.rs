@@ -26,7 +26,8 @@ pub fn run(a: &LoadArgs) -> CliResult {
     let opts = |only: Option<Vec<String>>| LoadOptions {
         only,
         type_hint: hint,
-        log_level: if a.verbose { 2 } else { 1 },
+        log_level: u32::from(a.verbose.clamp(1, 2)),
+        success_log_level: u32::from(a.verbose.min(2)),
         core: a.core,
         explain: a
             .explain
@@ -45,11 +46,11 @@ pub fn run(a: &LoadArgs) -> CliResult {
             let mut failed = Vec::new();
             for p in &obj.programs {
                 if let Err(e) = load::load(&obj, &opts(Some(vec![p.name.clone()]))) {
-                    failed.push(load_error(e, a.verbose));
+                    failed.push(load_error(e, a.verbose > 0));
                 }
             }
             if failed.is_empty() {
-                return Err(load_error(e, a.verbose));
+                return Err(load_error(e, a.verbose > 0));
             }
             let n = failed.len();
             for f in &failed[..n - 1] {
@@ -66,7 +67,7 @@ pub fn run(a: &LoadArgs) -> CliResult {
             );
             return Err(last);
         }
-        Err(e) => return Err(load_error(e, a.verbose)),
+        Err(e) => return Err(load_error(e, a.verbose > 0)),
     };
     if a.json {
         let progs: Vec<_> = loaded
@@ -75,7 +76,7 @@ pub fn run(a: &LoadArgs) -> CliResult {
             .map(|p| {
                 serde_json::json!({"name": p.name, "section": p.section, "type": load::type_name(&p.def),
                     "id": p.id, "tag": p.tag, "insns": p.insn_count, "verified_insns": p.verified_insns,
-                    "core_relos": p.core_relos,
+                    "core_relos": p.core_relos, "verifier_log": p.verifier_log,
                     "core_by": if p.core_relos == 0 { None } else if p.core_by_kernel { Some("kernel") } else { Some("user") }})
             })
             .collect();
@@ -114,6 +115,7 @@ pub fn run(a: &LoadArgs) -> CliResult {
                 m.id
             );
         }
+        super::util::print_verifier_logs(&loaded, a.verbose);
     }
     match &a.pin {
         Some(dir) => {

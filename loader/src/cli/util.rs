@@ -81,3 +81,19 @@ pub fn ensure_bpffs() -> CliResult {
         CliError::new(format!("bpffs: {e}")).hint("mount it with `mount -t bpf bpf /sys/fs/bpf`")
     })
 }
+
+/// `-v`: the verifier's log of each program that has one, after what was printed about it.
+pub fn print_verifier_logs(loaded: &crate::load::Loaded, level: u8) {
+    for p in &loaded.programs {
+        if let Some(log) = &p.verifier_log {
+            println!(
+                "verifier log of prog '{}' (log_level {}):",
+                p.name,
+                level.min(2)
+            );
+            for l in log.lines() {
+                println!("  {l}");
+            }
+        }
+    }
+}
