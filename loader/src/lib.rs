@@ -54,3 +54,4 @@ pub mod reloc;
 pub mod section;
 pub mod sys;
 pub mod valuefmt;
+pub mod valueparse;

@@ -74,9 +74,67 @@ pub enum MapCommand {
         after_help = "Examples:\n  rbpf-load map dump 42\n  rbpf-load map dump id:42\n  rbpf-load map dump name:counts\n  rbpf-load map dump /sys/fs/bpf/rbpf/xdp_classifier/eth0-xdp/maps/counts -j"
     )]
     Dump {
-        /// The map: ID or id:ID, name:NAME, or a pinned path (pinned:PATH).
+        /// The map: ID or id:ID, name:NAME, name:NAME@PROG (the map of a program), or a pinned
+        /// path (pinned:PATH).
         map: String,
         /// JSON output.
+        #[arg(short = 'j', long = "json")]
+        json: bool,
+    },
+    /// The value at a key: `key K...` (a number, JSON through the map's BTF, `hex 01 02 ..`,
+    /// or one number per byte).
+    #[command(
+        after_help = "Examples:\n  rbpf-load map lookup name:counts key 2\n  rbpf-load map lookup id:42 key '{\"saddr\": \"10.0.0.1\", \"proto\": 6}' -j"
+    )]
+    Lookup {
+        /// The map: ID or id:ID, name:NAME, name:NAME@PROG (the map of a program), or a pinned
+        /// path (pinned:PATH).
+        map: String,
+        /// key K...
+        #[arg(required = true, allow_negative_numbers = true)]
+        args: Vec<String>,
+        #[arg(short = 'j', long = "json")]
+        json: bool,
+    },
+    /// Set the value at a key (`any`, the default, `exist` or `noexist`); a PROG_ARRAY slot
+    /// takes a program: `value id:N`, `value PIN` or `value name:NAME`.
+    #[command(
+        after_help = "Examples:\n  rbpf-load map update name:counts key 2 value 0\n  rbpf-load map update /sys/fs/bpf/x/maps/jmp_table key 1 value name:handle_tcp\n  rbpf-load map update id:42 key hex 0a 00 00 01 value 7 noexist"
+    )]
+    Update {
+        map: String,
+        /// key K... value V... [any|exist|noexist]
+        #[arg(required = true, allow_negative_numbers = true)]
+        args: Vec<String>,
+    },
+    /// Remove the entry at a key.
+    #[command(after_help = "Examples:\n  rbpf-load map delete name:flows key 3")]
+    Delete {
+        map: String,
+        /// key K...
+        #[arg(required = true, allow_negative_numbers = true)]
+        args: Vec<String>,
+    },
+    /// The key after `key K...` (the first key without one).
+    #[command(
+        after_help = "Examples:\n  rbpf-load map getnext name:counts\n  rbpf-load map getnext name:counts key 3"
+    )]
+    Getnext {
+        map: String,
+        /// [key K...]
+        #[arg(allow_negative_numbers = true)]
+        args: Vec<String>,
+        #[arg(short = 'j', long = "json")]
+        json: bool,
+    },
+    /// Pin a map in bpffs, so that it outlives its programs and this process.
+    #[command(after_help = "Examples:\n  rbpf-load map pin id:42 /sys/fs/bpf/counts")]
+    Pin { map: String, path: PathBuf },
+    /// Maps in the kernel: type, key and value sizes, entries, BTF and pins (every map, or
+    /// one).
+    #[command(after_help = "Examples:\n  rbpf-load map show\n  rbpf-load map show name:counts -j")]
+    Show {
+        map: Option<String>,
         #[arg(short = 'j', long = "json")]
         json: bool,
     },

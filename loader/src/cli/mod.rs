@@ -15,7 +15,9 @@ mod detach;
 mod flags;
 mod inspect;
 mod loadcmd;
+mod mapcmd;
 mod mapdump;
+mod mapshow;
 mod objref;
 mod pins;
 mod show;
@@ -69,7 +71,7 @@ pub fn main() -> i32 {
         Some(Command::Show(a)) => show::run(&a, cli.netns.as_deref()),
         Some(Command::Detach(a)) => detach::run(&a, cli.netns.as_deref()),
         Some(Command::Load(a)) => loadcmd::run(&a),
-        Some(Command::Map(MapCommand::Dump { map, json })) => mapdump::run(&map, json),
+        Some(Command::Map(m)) => run_map(m),
         Some(Command::Completions { shell }) => {
             clap_complete::generate(
                 shell,
@@ -88,6 +90,18 @@ pub fn main() -> i32 {
     match res {
         Ok(()) => 0,
         Err(e) => report(&e),
+    }
+}
+
+fn run_map(m: MapCommand) -> CliResult {
+    match m {
+        MapCommand::Dump { map, json } => mapdump::run(&map, json),
+        MapCommand::Lookup { map, args, json } => mapcmd::lookup(&map, &args, json),
+        MapCommand::Update { map, args } => mapcmd::update(&map, &args),
+        MapCommand::Delete { map, args } => mapcmd::delete(&map, &args),
+        MapCommand::Getnext { map, args, json } => mapcmd::getnext(&map, &args, json),
+        MapCommand::Pin { map, path } => mapcmd::pin(&map, &path),
+        MapCommand::Show { map, json } => mapshow::run(map.as_deref(), json),
     }
 }
 

@@ -1,5 +1,6 @@
 //! Maps and programs named on the command line as bpftool names them: `ID` or `id:ID`, a
-//! pinned path (`pinned:PATH` too), or `name:NAME` (the kernel's name, at most 15 bytes).
+//! pinned path (`pinned:PATH` too), or `name:NAME` (the kernel's name, at most 15 bytes);
+//! and `name:MAP@PROG`, the map MAP of a program (one whose pin is gone, say).
 
 use super::{CliError, CliResult};
 use crate::sys::{self, ObjKind};
@@ -60,8 +61,34 @@ fn kernel_name(kind: ObjKind, fd: &OwnedFd) -> Option<String> {
     }
 }
 
+/// `name:MAP@PROG`: the map named MAP that program PROG (id:N, a pin, name:NAME) uses.
+fn map_of_prog(map: &str, prog: &str) -> CliResult<OwnedFd> {
+    let p = open(ObjKind::Prog, prog)?;
+    let info = sys::prog_info(p.as_fd())?;
+    let short: String = map.chars().take(15).collect();
+    let mut names = Vec::new();
+    for id in &info.map_ids {
+        let Ok(fd) = sys::fd_by_id(ObjKind::Map, *id) else {
+            continue;
+        };
+        match kernel_name(ObjKind::Map, &fd) {
+            Some(n) if n == short => return Ok(fd),
+            Some(n) => names.push(n),
+            None => {}
+        }
+    }
+    Err(CliError::new(format!(
+        "prog '{}' (id {}) uses no map named '{map}'",
+        info.name, info.id
+    ))
+    .hint(format!("it uses: {}", names.join(", "))))
+}
+
 /// Open the one map or program named NAME (an error lists the ids when several have it).
 fn by_name(kind: ObjKind, name: &str) -> CliResult<OwnedFd> {
+    if let (ObjKind::Map, Some((map, prog))) = (kind, name.split_once('@')) {
+        return map_of_prog(map, prog);
+    }
     // The kernel keeps 15 bytes of a name.
     let short: String = name.chars().take(15).collect();
     let mut found = Vec::new();
