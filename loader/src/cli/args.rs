@@ -58,6 +58,15 @@ pub enum Command {
     /// Maps in the kernel.
     #[command(subcommand)]
     Map(MapCommand),
+    /// Generate files: `vmlinux-h`, the kernel's types as C.
+    #[command(subcommand)]
+    Gen(GenCommand),
+    /// Build a BPF program from C with clang (clang-19, or $CLANG): the target, flags and
+    /// include paths it needs, and a vmlinux.h generated from this kernel when none is given.
+    #[command(
+        after_help = "Examples:\n  rbpf-load build hello.bpf.c\n  rbpf-load build hello.bpf.c -o hello.bpf.o -I include\n  rbpf-load hello.bpf.o --sec xdp --dev eth0"
+    )]
+    Build(BuildArgs),
     /// Shell completions (bash, zsh, fish, ...) on standard output.
     Completions {
         #[arg(value_enum)]
@@ -138,6 +147,39 @@ pub enum MapCommand {
         #[arg(short = 'j', long = "json")]
         json: bool,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum GenCommand {
+    /// The running kernel's types as one C header (what `bpftool btf dump file
+    /// /sys/kernel/btf/vmlinux format c` prints), from rbpf-load's own BTF reader.
+    #[command(
+        name = "vmlinux-h",
+        after_help = "Examples:\n  rbpf-load gen vmlinux-h > vmlinux.h\n  rbpf-load gen vmlinux-h -o include/vmlinux.h"
+    )]
+    VmlinuxH {
+        /// Write here instead of standard output.
+        #[arg(short = 'o', long = "output")]
+        output: Option<PathBuf>,
+        /// The BTF to read (a kernel's, or any BTF file).
+        #[arg(long, default_value = "/sys/kernel/btf/vmlinux")]
+        btf: PathBuf,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct BuildArgs {
+    /// The C source (`hello.bpf.c`).
+    pub source: PathBuf,
+    /// The object to write (default: the source with `.o` for `.c`).
+    #[arg(short = 'o', long = "output")]
+    pub output: Option<PathBuf>,
+    /// More include directories (a vmlinux.h there is used instead of a generated one).
+    #[arg(short = 'I', value_name = "DIR")]
+    pub include: Vec<PathBuf>,
+    /// Print the clang command before running it.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]

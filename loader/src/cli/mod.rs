@@ -11,8 +11,10 @@ macro_rules! explain_line {
 
 pub mod args;
 mod attach;
+mod build;
 mod detach;
 mod flags;
+mod gen;
 mod inspect;
 mod loadcmd;
 mod mapcmd;
@@ -24,7 +26,7 @@ mod show;
 mod trace;
 mod util;
 
-use args::{Cli, Command, MapCommand};
+use args::{Cli, Command, GenCommand, MapCommand};
 use clap::{CommandFactory, Parser};
 
 /// A failure as the user sees it: one message, and what to do next when we know.
@@ -72,6 +74,10 @@ pub fn main() -> i32 {
         Some(Command::Detach(a)) => detach::run(&a, cli.netns.as_deref()),
         Some(Command::Load(a)) => loadcmd::run(&a),
         Some(Command::Map(m)) => run_map(m),
+        Some(Command::Gen(GenCommand::VmlinuxH { output, btf })) => {
+            gen::run(&btf, output.as_deref())
+        }
+        Some(Command::Build(a)) => build::run(&a),
         Some(Command::Completions { shell }) => {
             clap_complete::generate(
                 shell,
