@@ -403,6 +403,7 @@ macro_rules! lessons {
 }
 
 lessons! {
+    lesson_first_program => "docs/00-your-first-program.md",
     lesson_labs => "docs/01-netns-and-veth-labs.md",
     lesson_xdp => "docs/02-xdp.md",
     lesson_tail_calls => "docs/03-tail-calls.md",

@@ -66,12 +66,22 @@ pub fn load_error(e: LoadError, verbose: bool) -> CliError {
             };
             let msg = v.to_string();
             CliError {
+                hint: Some(verifier_hint(&msg).into()),
                 msg,
-                hint: Some("the verifier proves programs safe before they run: check bounds before every packet or map-value access".into()),
                 detail: Some(detail),
             }
         }
         other => CliError::new(other.to_string()),
+    }
+}
+
+/// What to do about a verifier rejection.
+fn verifier_hint(msg: &str) -> &'static str {
+    if msg.contains("unknown opcode 8d") {
+        // BPF_CALL|BPF_X: clang -O0 calls helpers through a register.
+        "an indirect call (callx): built without optimisation? Build with clang -O2 (rbpf-load build does)"
+    } else {
+        "the verifier proves programs safe before they run: check bounds before every packet or map-value access"
     }
 }
 
