@@ -414,6 +414,7 @@ lessons! {
     lesson_core => "docs/08-core-and-btf.md",
     lesson_pinning => "docs/09-pinning-and-lifetimes.md",
     lesson_verifier => "docs/10-verifier-errors.md",
+    lesson_printk => "docs/11-bpf-printk.md",
     docs_index => "docs/README.md",
 }
 
