@@ -48,7 +48,10 @@ fn multiarch_include() -> Option<PathBuf> {
 /// A directory with a vmlinux.h: one of the program's own, else one generated for this
 /// kernel and kept under ~/.cache/rbpf-load/RELEASE/.
 fn vmlinux_dir(a: &BuildArgs) -> CliResult<PathBuf> {
-    let src_dir = a.source.parent().map(Path::to_path_buf).unwrap_or_default();
+    let src_dir = match a.source.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
     for d in a.include.iter().chain(std::iter::once(&src_dir)) {
         if d.join("vmlinux.h").exists() {
             return Ok(d.clone());
@@ -57,17 +60,45 @@ fn vmlinux_dir(a: &BuildArgs) -> CliResult<PathBuf> {
     let release = nix::sys::utsname::uname()
         .map(|u| u.release().to_string_lossy().into_owned())
         .unwrap_or_else(|_| "unknown".into());
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(std::env::temp_dir);
-    let dir = home.join(".cache/rbpf-load").join(release);
+    let cache =
+        std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/rbpf-load").join(&release));
+    // A read-only home (a container, a VM sharing the host's root): a private temporary
+    // directory instead.
+    let uid = nix::unistd::geteuid();
+    let tmp = std::env::temp_dir()
+        .join(format!("rbpf-load-{uid}"))
+        .join(&release);
+    let mut last = None;
+    for dir in cache.into_iter().chain(std::iter::once(tmp)) {
+        match cached_vmlinux_h(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| CliError::new("no directory for vmlinux.h")))
+}
+
+/// `dir/vmlinux.h`, generated unless there already, in a directory only we can write.
+fn cached_vmlinux_h(dir: &Path) -> CliResult {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    let err = |e: std::io::Error| CliError::new(format!("{}: {e}", dir.display()));
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(err)?;
+    let meta = std::fs::metadata(dir).map_err(err)?;
+    if meta.uid() != nix::unistd::geteuid().as_raw() || meta.mode() & 0o022 != 0 {
+        return Err(CliError::new(format!(
+            "{}: not a directory of ours alone",
+            dir.display()
+        )));
+    }
     if !dir.join("vmlinux.h").exists() {
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| CliError::new(format!("{}: {e}", dir.display())))?;
         let text = super::gen::vmlinux_h(Path::new("/sys/kernel/btf/vmlinux"))?;
         super::gen::write_file(&dir.join("vmlinux.h"), &text)?;
     }
-    Ok(dir)
+    Ok(())
 }
 
 /// The object's default name: `hello.bpf.c` -> `hello.bpf.o`.
