@@ -16,7 +16,13 @@ Examples:
   rbpf-load show --dev eth0
   rbpf-load detach --dev eth0 --xdp
   rbpf-load inspect xdp_classifier.bpf.o --disasm
-  rbpf-load map dump /sys/fs/bpf/rbpf/xdp_classifier/eth0-xdp/maps/counts";
+  rbpf-load map dump /sys/fs/bpf/rbpf/xdp_classifier/eth0-xdp/maps/counts
+  rbpf-load map update name:jmp_table@id:42 key 1 value name:handle_tcp
+      refill a tail-call slot (maps and programs by id:N, pin, name:NAME)
+  rbpf-load prog.bpf.o --sec .text --dev eth0 --xdp
+      a function written without SEC() (like `ip link set dev eth0 xdp obj prog.bpf.o sec .text`)
+  rbpf-load build hello.bpf.c && rbpf-load hello.bpf.o --sec xdp --dev eth0
+      build your own program with clang (a vmlinux.h for this kernel made on the way)";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -111,6 +117,7 @@ pub enum MapCommand {
         after_help = "Examples:\n  rbpf-load map update name:counts key 2 value 0\n  rbpf-load map update /sys/fs/bpf/x/maps/jmp_table key 1 value name:handle_tcp\n  rbpf-load map update id:42 key hex 0a 00 00 01 value 7 noexist"
     )]
     Update {
+        /// The map: ID or id:ID, name:NAME, name:NAME@PROG, or a pinned path (pinned:PATH).
         map: String,
         /// key K... value V... [any|exist|noexist]
         #[arg(required = true, allow_negative_numbers = true)]
@@ -119,6 +126,7 @@ pub enum MapCommand {
     /// Remove the entry at a key.
     #[command(after_help = "Examples:\n  rbpf-load map delete name:flows key 3")]
     Delete {
+        /// The map: ID or id:ID, name:NAME, name:NAME@PROG, or a pinned path (pinned:PATH).
         map: String,
         /// key K...
         #[arg(required = true, allow_negative_numbers = true)]
@@ -129,6 +137,7 @@ pub enum MapCommand {
         after_help = "Examples:\n  rbpf-load map getnext name:counts\n  rbpf-load map getnext name:counts key 3"
     )]
     Getnext {
+        /// The map: ID or id:ID, name:NAME, name:NAME@PROG, or a pinned path (pinned:PATH).
         map: String,
         /// [key K...]
         #[arg(allow_negative_numbers = true)]
@@ -138,11 +147,17 @@ pub enum MapCommand {
     },
     /// Pin a map in bpffs, so that it outlives its programs and this process.
     #[command(after_help = "Examples:\n  rbpf-load map pin id:42 /sys/fs/bpf/counts")]
-    Pin { map: String, path: PathBuf },
+    Pin {
+        /// The map: ID or id:ID, name:NAME, name:NAME@PROG, or a pinned path (pinned:PATH).
+        map: String,
+        /// Where, inside bpffs (/sys/fs/bpf).
+        path: PathBuf,
+    },
     /// Maps in the kernel: type, key and value sizes, entries, BTF and pins (every map, or
     /// one).
     #[command(after_help = "Examples:\n  rbpf-load map show\n  rbpf-load map show name:counts -j")]
     Show {
+        /// One map (all without): ID or id:ID, name:NAME, name:NAME@PROG, or a pinned path (pinned:PATH).
         map: Option<String>,
         #[arg(short = 'j', long = "json")]
         json: bool,
