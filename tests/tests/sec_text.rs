@@ -105,3 +105,62 @@ fn sec_text_needs_a_global_function_there_and_names_the_candidates() {
         "{out}"
     );
 }
+
+#[test]
+fn several_functions_in_text_need_prog_and_take_their_type_from_the_hook() {
+    require_priv!();
+    let lab = Lab::new();
+    let (ns, dev) = (lab.ns_a.clone(), lab.veth_a.clone());
+    let dir = std::env::temp_dir().join(format!("rbpf-test-text-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let src = dir.join("two.bpf.c");
+    // Two programs without SEC(): their argument types say XDP and tc.
+    std::fs::write(
+        &src,
+        "#include \"vmlinux.h\"\n#include <bpf/bpf_helpers.h>\n\
+         int text_xdp(struct xdp_md *ctx) { return XDP_PASS; }\n\
+         int text_tc(struct __sk_buff *skb) { return 0; }\n\
+         char LICENSE[] SEC(\"license\") = \"GPL\";\n",
+    )
+    .expect("write two.bpf.c");
+    let object = dir.join("two.bpf.o").display().to_string();
+    ok(&["build", &src.display().to_string(), "-o", &object]);
+
+    let out = fails(&["-n", &ns, &object, "--sec", ".text", "--dev", &dev]);
+    assert!(
+        out.contains("section '.text' holds 2 programs (text_xdp, text_tc): name one with --prog"),
+        "{out}"
+    );
+    let out = ok(&[
+        "-n",
+        &ns,
+        &object,
+        "--sec",
+        ".text",
+        "--prog",
+        "text_tc",
+        "--dev",
+        &dev,
+        "--ingress",
+    ]);
+    assert!(
+        out.contains(&format!(
+            "{dev}: tc ingress prio 1 handle 1 direct-action: prog id"
+        )),
+        "{out}"
+    );
+    assert!(out.contains("'text_tc'"), "{out}");
+    // The XDP one given --ingress: the flag decides, and the verifier refuses an xdp_md
+    // program as a tc classifier... unless it reads nothing; this one reads nothing, so the
+    // type is what --egress says.
+    let out = ok(&[
+        "-n", &ns, &object, "--sec", ".text", "--prog", "text_xdp", "--dev", &dev,
+    ]);
+    assert!(
+        out.contains("[type from context type 'struct xdp_md *']"),
+        "{out}"
+    );
+    ok(&["-n", &ns, "detach", "--dev", &dev, "--ingress"]);
+    ok(&["-n", &ns, "detach", "--dev", &dev, "--xdp"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
