@@ -150,9 +150,8 @@ fn several_functions_in_text_need_prog_and_take_their_type_from_the_hook() {
         "{out}"
     );
     assert!(out.contains("'text_tc'"), "{out}");
-    // The XDP one given --ingress: the flag decides, and the verifier refuses an xdp_md
-    // program as a tc classifier... unless it reads nothing; this one reads nothing, so the
-    // type is what --egress says.
+    assert!(out.contains("[type from the hook asked for]"), "{out}");
+    // Without a hook flag, the argument's type decides.
     let out = ok(&[
         "-n", &ns, &object, "--sec", ".text", "--prog", "text_xdp", "--dev", &dev,
     ]);
