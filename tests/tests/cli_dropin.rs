@@ -25,6 +25,7 @@ fn refused_before_loading(args: &[&str]) -> String {
 fn flags_that_do_not_apply_are_errors_before_anything_is_loaded() {
     require_priv!();
     let lab = Lab::new();
+    let _pins = rbpf_tests::pins::RbpfPinsOf::new(&lab);
     let (ns, dev) = (lab.ns_a.as_str(), lab.veth_a.as_str());
     let tc_flow = obj("tc_flow");
     let base = [
@@ -159,6 +160,7 @@ fn help_says_prio_and_handle_default_to_1() {
 fn native_then_generic_xdp_says_to_detach_the_other_mode_first() {
     require_priv!();
     let lab = Lab::new();
+    let _pins = rbpf_tests::pins::RbpfPinsOf::new(&lab);
     let (ns, dev) = (lab.ns_a.as_str(), lab.veth_a.as_str());
     let xdp = obj("xdp_count");
     ok(&[

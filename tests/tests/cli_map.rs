@@ -65,6 +65,7 @@ fn flow_key(proto: u8) -> Vec<u8> {
 fn a_struct_key_written_as_json_finds_what_real_packets_counted() {
     require_priv!();
     let lab = Lab::ipv4_only();
+    let _pins = rbpf_tests::pins::RbpfPinsOf::new(&lab);
     let (ns, dev) = (lab.ns_a.as_str(), lab.veth_a.as_str());
     ok(&["-n", ns, &obj("xdp_flows"), "--sec", "xdp", "--dev", dev]);
     let flows = pin_dir("xdp_flows", ns, &format!("{dev}-xdp")).join("maps/flows");
@@ -123,6 +124,7 @@ fn an_emptied_prog_array_refilled_by_map_update_brings_the_tail_calls_back() {
     require_priv!();
     let _serial = serial();
     let lab = Lab::ipv4_only();
+    let _pins = rbpf_tests::pins::RbpfPinsOf::new(&lab);
     let (ns, dev) = (lab.ns_a.as_str(), lab.veth_a.as_str());
     ok(&[
         "-n",
@@ -265,6 +267,14 @@ fn map_show_and_pin_agree_with_bpftool() {
     // A second pin of the same map, by id: both listed, bpftool opens the same map there.
     let id = ours["id"].as_u64().expect("id");
     let extra = PinDir::new("map-pin");
+    // A pin of a map is a file, which PinDir (a directory) would leave.
+    struct RmFile<'a>(&'a str);
+    impl Drop for RmFile<'_> {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(self.0);
+        }
+    }
+    let _rm = RmFile(&extra.0);
     let out = ok(&["map", "pin", &format!("id:{id}"), &extra.0]);
     assert!(
         out.contains(&format!("(id {id}): pinned at {}", extra.0)),

@@ -68,6 +68,7 @@ fn load_v_prints_the_log_of_an_accepted_program_and_j_carries_it() {
 fn attach_v_prints_the_log_after_the_attach_line() {
     require_priv!();
     let lab = Lab::new();
+    let _pins = rbpf_tests::pins::RbpfPinsOf::new(&lab);
     let (ns, dev) = (lab.ns_a.as_str(), lab.veth_a.as_str());
     let out = ok(&[
         "-n",

@@ -39,6 +39,7 @@ fn traffic_counts(lab: &Lab, counts: &OwnedFd) -> [u64; 3] {
 fn sec_text_loads_what_ip_link_sec_text_loads_and_counts_the_same() {
     require_priv!();
     let lab = Lab::ipv4_only();
+    let _pins = rbpf_tests::pins::RbpfPinsOf::new(&lab);
     let (ns, dev) = (lab.ns_a.clone(), lab.veth_a.clone());
     let object = bpf_obj("xdp_text").display().to_string();
 
@@ -110,6 +111,7 @@ fn sec_text_needs_a_global_function_there_and_names_the_candidates() {
 fn several_functions_in_text_need_prog_and_take_their_type_from_the_hook() {
     require_priv!();
     let lab = Lab::new();
+    let _pins = rbpf_tests::pins::RbpfPinsOf::new(&lab);
     let (ns, dev) = (lab.ns_a.clone(), lab.veth_a.clone());
     let dir = std::env::temp_dir().join(format!("rbpf-test-text-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("scratch dir");
