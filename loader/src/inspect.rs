@@ -358,7 +358,9 @@ fn sections(elf: &object::File, obj: &Object) -> Vec<SectionInfo> {
         let role = if sec.size() == 0 {
             "empty"
         } else if obj.functions.iter().any(|f| f.section == name) {
-            if name == ".text" {
+            if name == ".text" && obj.programs.iter().any(|p| p.section == name) {
+                "programs (functions written without SEC())"
+            } else if name == ".text" {
                 "sub-programs"
             } else {
                 "program"

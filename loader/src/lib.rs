@@ -55,3 +55,4 @@ pub mod section;
 pub mod share;
 pub mod sys;
 pub mod valuefmt;
+pub mod valueparse;

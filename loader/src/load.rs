@@ -135,6 +135,9 @@ pub struct LoadOptions {
     pub targets: HashMap<String, TargetProg>,
     /// Verifier log level on failure (1 normally, 2 for everything).
     pub log_level: u32,
+    /// Verifier log level for a load that succeeds (`-v` 1, `-vv` 2; 0: no log): kept in
+    /// [`LoadedProgram::verifier_log`].
+    pub success_log_level: u32,
     /// Narration for --explain: called once per step.
     pub explain: Option<Narrator>,
     /// Who resolves CO-RE relocations.
@@ -201,6 +204,9 @@ pub struct LoadedProgram {
     pub core_by_kernel: bool,
     /// (map fd, map id) of the maps the program uses, from its info after the load.
     pub map_ids: Vec<(i32, u32)>,
+    /// The verifier's log of the successful load, when asked for
+    /// ([`LoadOptions::success_log_level`]).
+    pub verifier_log: Option<String>,
 }
 
 /// Everything one object put into the kernel. Dropping it closes every fd: what is not
@@ -904,7 +910,10 @@ fn load_program(
             "bpf(BPF_PROG_LOAD, prog_type={}{}, prog_name=\"{}\", insn_cnt={}, license=\"{}\"{}{}{}{})",
             explain::prog_type_uapi(def.prog_type),
             if def.expected_attach_type != 0 {
-                format!(", expected_attach_type={}", def.expected_attach_type)
+                format!(
+                    ", expected_attach_type={}",
+                    section::attach_type::name(def.expected_attach_type)
+                )
             } else {
                 String::new()
             },
@@ -940,12 +949,20 @@ fn load_program(
             },
         )
     };
-    let fd = match sys::prog_load(&attr, None) {
+    let mut success_log = None;
+    let first = match opts.success_log_level {
+        0 => sys::prog_load(&attr, None),
+        level => load_with_log(&attr, level).map(|(fd, log)| {
+            success_log = Some(log);
+            fd
+        }),
+    };
+    let fd = match first {
         Ok(fd) => fd,
         Err(first) => {
             ex.say(|| format!("{} = error: {first}", call()));
             ex.say(|| {
-                "   again with a verifier log buffer, to learn why (log_level 1: the failing path; -v: level 2, every instruction)".to_string()
+                "   again with a verifier log buffer, to learn why (log_level 1: the failing path; -vv: level 2, every instruction)".to_string()
             });
             // Again with a log, growing the buffer while the kernel says ENOSPC.
             let mut size = 1 << 20;
@@ -1015,6 +1032,7 @@ fn load_program(
         core_relos: linked.core.len() + linked.kernel_core.len() / 16,
         core_by_kernel: !linked.kernel_core.is_empty(),
         map_ids,
+        verifier_log: success_log,
     })
 }
 
@@ -1064,6 +1082,20 @@ fn fill_map_ids(maps: &mut [LoadedMap], progs: &[LoadedProgram]) -> Result<()> {
         };
     }
     Ok(())
+}
+
+/// PROG_LOAD with a verifier log at `level`, the buffer growing while the kernel says
+/// ENOSPC: the program and its log.
+fn load_with_log(attr: &sys::ProgLoad, level: u32) -> sys::Result<(OwnedFd, String)> {
+    let mut size = 1 << 20;
+    loop {
+        let mut buf = vec![0u8; size];
+        match sys::prog_load(attr, Some((&mut buf, level))) {
+            Ok(fd) => return Ok((fd, log_text(&buf))),
+            Err(e) if e.errno() == Some(libc::ENOSPC) && size < (256 << 20) => size *= 4,
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Turn a verifier log into an error: its last message, the failing instruction and the

@@ -63,6 +63,23 @@ pub mod attach_type {
     pub const LSM_MAC: u32 = 27;
     pub const XDP: u32 = 37;
     pub const PERF_EVENT: u32 = 41;
+
+    /// The uapi name (`BPF_XDP`), or the number when we have no name for it.
+    pub fn name(t: u32) -> String {
+        let n = match t {
+            CGROUP_INET_INGRESS => "BPF_CGROUP_INET_INGRESS",
+            CGROUP_INET_EGRESS => "BPF_CGROUP_INET_EGRESS",
+            TRACE_RAW_TP => "BPF_TRACE_RAW_TP",
+            TRACE_FENTRY => "BPF_TRACE_FENTRY",
+            TRACE_FEXIT => "BPF_TRACE_FEXIT",
+            MODIFY_RETURN => "BPF_MODIFY_RETURN",
+            LSM_MAC => "BPF_LSM_MAC",
+            XDP => "BPF_XDP",
+            PERF_EVENT => "BPF_PERF_EVENT",
+            _ => return t.to_string(),
+        };
+        n.to_string()
+    }
 }
 
 /// How a program of this section is attached once loaded.

@@ -102,8 +102,15 @@ pub fn open_pinned(def: &MapDef, path: &Path, must_exist: bool) -> Result<Option
         Err(e) => return Err(err(format!("cannot open the pin: {}", e.source))),
     };
     match sys::fd_kind(fd.as_fd()) {
-        Some("map") => {}
-        Some(other) => return Err(err(format!("a {other} is pinned there, not a map"))),
+        Some(sys::ObjKind::Map) => {}
+        Some(other) => {
+            let what = match other {
+                sys::ObjKind::Prog => "program",
+                sys::ObjKind::Link => "link",
+                _ => "BPF object other than a map",
+            };
+            return Err(err(format!("a {what} is pinned there, not a map")));
+        }
         None => return Err(err("what is pinned there is not a BPF object".into())),
     }
     let info = sys::map_info(fd.as_fd()).map_err(|e| err(e.to_string()))?;

@@ -88,7 +88,7 @@ fn compare(path: &Path) -> (usize, Vec<(String, String)>) {
         }
         n += 1;
         // Both sides without padding lines: we print them only for memberless types.
-        let ours = without_padding(&btf.c_decl(id));
+        let ours = without_padding(&without_enum_mode(&btf.c_decl(id)));
         let theirs = without_padding(para);
         if ours != theirs {
             bad.push((ours, theirs));
@@ -113,6 +113,17 @@ fn without_padding(para: &str) -> String {
         .filter(|l| !pad(l))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// We give an enum of another size than C's its size (`__attribute__((mode(QI)))` for a
+/// one-byte `__packed` enum); bpftool 7.1 does not, and so lays out `struct inode` wrong
+/// (tests/tests/gen_build.rs checks every struct's layout with clang).
+fn without_enum_mode(para: &str) -> String {
+    ["QI", "HI", "SI", "DI"]
+        .iter()
+        .fold(para.to_string(), |p, m| {
+            p.replace(&format!(" __attribute__((mode({m})))"), "")
+        })
 }
 
 /// The first line where two texts differ, for a readable failure.

@@ -194,3 +194,33 @@ pub fn assert_left_nothing(namespaces: &[String], prog_ids: &[u32], pins: &[Path
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// rbpf-load's pins for a lab's namespaces (`/sys/fs/bpf/rbpf/OBJECT/NS@...`, the clsact
+/// markers under `_clsact/`), removed when dropped: what a test that fails half-way leaves.
+/// A test that checks its detach removed them checks before this goes.
+pub struct RbpfPinsOf(Vec<String>);
+
+impl RbpfPinsOf {
+    pub fn new(lab: &crate::lab::Lab) -> RbpfPinsOf {
+        RbpfPinsOf(vec![lab.ns_a.clone(), lab.ns_b.clone()])
+    }
+}
+
+impl Drop for RbpfPinsOf {
+    fn drop(&mut self) {
+        let Ok(objects) = std::fs::read_dir("/sys/fs/bpf/rbpf") else {
+            return;
+        };
+        for o in objects.flatten() {
+            let Ok(entries) = std::fs::read_dir(o.path()) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if self.0.iter().any(|ns| name.starts_with(&format!("{ns}@"))) {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+    }
+}

@@ -403,6 +403,7 @@ macro_rules! lessons {
 }
 
 lessons! {
+    lesson_first_program => "docs/00-your-first-program.md",
     lesson_labs => "docs/01-netns-and-veth-labs.md",
     lesson_xdp => "docs/02-xdp.md",
     lesson_tail_calls => "docs/03-tail-calls.md",
@@ -413,7 +414,8 @@ lessons! {
     lesson_core => "docs/08-core-and-btf.md",
     lesson_pinning => "docs/09-pinning-and-lifetimes.md",
     lesson_verifier => "docs/10-verifier-errors.md",
-    lesson_applications => "docs/11-applications.md",
+    lesson_printk => "docs/11-bpf-printk.md",
+    lesson_applications => "docs/12-applications.md",
     docs_index => "docs/README.md",
 }
 

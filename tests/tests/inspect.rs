@@ -32,22 +32,30 @@ fn readelf_sections(obj: &Path) -> HashMap<String, (String, bool)> {
     names
 }
 
-/// Global functions outside .text (the programs) with their size in instructions.
+/// Global functions outside .text (the programs) with their size in instructions; for an
+/// object written without SEC(), the global functions of .text.
 fn readelf_programs(obj: &Path) -> BTreeMap<String, u64> {
     let secs = readelf_sections(obj);
-    let mut out = BTreeMap::new();
+    let (mut out, mut text) = (BTreeMap::new(), BTreeMap::new());
     for line in run("readelf", &["-sW", s(obj)]).lines() {
         let c: Vec<&str> = line.split_whitespace().collect();
         if c.len() != 8 || c[3] != "FUNC" || c[4] != "GLOBAL" {
             continue;
         }
         if let Some((sec, true)) = secs.get(c[6]) {
+            let size = c[2].parse::<u64>().expect("size") / 8;
             if sec != ".text" {
-                out.insert(c[7].to_string(), c[2].parse::<u64>().expect("size") / 8);
+                out.insert(c[7].to_string(), size);
+            } else {
+                text.insert(c[7].to_string(), size);
             }
         }
     }
-    out
+    if out.is_empty() {
+        text
+    } else {
+        out
+    }
 }
 
 /// readelf -r: (section, offset, symbol) of every relocation of an executable section.

@@ -39,6 +39,7 @@ fn readelf_view(path: &std::path::Path) -> (BTreeSet<(String, String, u64)>, BTr
     }
     let syms = run("readelf", &["-sW", p]);
     let mut progs = BTreeSet::new();
+    let mut text = BTreeSet::new();
     let mut maps = BTreeSet::new();
     for line in syms.lines() {
         let c: Vec<&str> = line.split_whitespace().collect();
@@ -50,12 +51,21 @@ fn readelf_view(path: &std::path::Path) -> (BTreeSet<(String, String, u64)>, BTr
             continue;
         };
         let size: u64 = c[2].parse().unwrap_or(0);
-        if c[3] == "FUNC" && c[4] == "GLOBAL" && *exec && sec != ".text" {
-            progs.insert((c[7].to_string(), sec.clone(), size / 8));
+        if c[3] == "FUNC" && c[4] == "GLOBAL" && *exec {
+            // Programs live outside .text; an object written without SEC() has them there.
+            let set = if sec == ".text" {
+                &mut text
+            } else {
+                &mut progs
+            };
+            set.insert((c[7].to_string(), sec.clone(), size / 8));
         }
         if c[3] == "OBJECT" && (sec == ".maps" || sec == "maps") {
             maps.insert(c[7].to_string());
         }
+    }
+    if progs.is_empty() {
+        progs = text;
     }
     (progs, maps)
 }

@@ -2,9 +2,9 @@
 //! bodies and typedefs in the layout `bpftool btf dump ... format c` uses, plus functions,
 //! variables and data sections, which bpftool leaves out.
 
+use super::layout::{padding, Walk};
 use super::spec::MAX_DEPTH;
 use super::{linkage, Btf, Kind};
-use std::cell::Cell;
 use std::fmt::Write;
 
 /// Types printed for one declaration at most (inlined anonymous members included).
@@ -19,11 +19,15 @@ impl Btf {
     /// (`struct x {...};`), `typedef ...;`, `static int f(void *ctx);`, `int v;`, a comment
     /// for a DATASEC, and the bare type (`char *`) for anonymous ones.
     pub fn c_decl(&self, id: u32) -> String {
+        self.c_decl_with(id, &Walk::new(MAX_NODES))
+    }
+
+    /// [`Btf::c_decl`] within a walk shared by many declarations.
+    pub(super) fn c_decl_with(&self, id: u32, budget: &Walk) -> String {
         let Ok(t) = self.get(id) else {
             return format!("/* no type id {id} */");
         };
         let name = self.name(id);
-        let budget = &Cell::new(MAX_NODES);
         match &t.kind {
             Kind::Struct { members, size } | Kind::Union { members, size } if !name.is_empty() => {
                 let kw = if matches!(t.kind, Kind::Struct { .. }) {
@@ -43,10 +47,18 @@ impl Btf {
                         format!("{kw} {name} {{\n{pad}}};")
                     };
                 }
-                format!("{kw} {name} {{\n{}}};", self.body(id, 1, 0, budget))
+                format!(
+                    "{kw} {name} {{\n{}}}{};",
+                    self.body(id, 1, 0, budget),
+                    self.packed_attr(id, budget)
+                )
             }
             Kind::Enum { .. } | Kind::Enum64 { .. } if !name.is_empty() => {
-                format!("enum {name} {{\n{}}};", self.enum_body(id, 1))
+                format!(
+                    "enum {name} {{\n{}}}{};",
+                    self.enum_body(id, 1),
+                    enum_size_attr(&t.kind)
+                )
             }
             Kind::Fwd { union } => {
                 format!("{} {name};", if *union { "union" } else { "struct" })
@@ -120,11 +132,35 @@ impl Btf {
         out
     }
 
-    /// Members of struct/union `id`, one per line at `indent` tabs.
-    fn body(&self, id: u32, indent: usize, depth: u32, budget: &Cell<u32>) -> String {
+    /// ` __attribute__((packed))` for a packed struct.
+    fn packed_attr(&self, id: u32, w: &Walk) -> &'static str {
+        if self.is_packed(id, w) {
+            " __attribute__((packed))"
+        } else {
+            ""
+        }
+    }
+
+    /// Members of struct/union `id`, one per line at `indent` tabs; in a struct, unnamed
+    /// bit-fields where C alone would not leave the gaps BTF has.
+    fn body(&self, id: u32, indent: usize, depth: u32, budget: &Walk) -> String {
         let mut s = String::new();
-        for m in self.types[id as usize].kind.members() {
+        let t = &self.types[id as usize];
+        let is_struct = matches!(t.kind, Kind::Struct { .. });
+        let packed = is_struct && self.is_packed(id, budget);
+        let mut cur = 0u32;
+        for m in t.kind.members() {
             let name = self.str_at(m.name_off).unwrap_or("?");
+            if is_struct {
+                if self.natural_bit_offset(cur, m, packed, budget) != m.bit_offset {
+                    s.push_str(&padding(cur, m.bit_offset, &tabs(indent)));
+                }
+                let bits = match m.bitfield_size {
+                    0 => (self.resolve_size(m.ty).unwrap_or(0) as u32).saturating_mul(8),
+                    b => b,
+                };
+                cur = m.bit_offset.saturating_add(bits);
+            }
             let _ = write!(
                 s,
                 "{}{}",
@@ -136,10 +172,14 @@ impl Btf {
             }
             s.push_str(";\n");
         }
+        let end = t.kind.own_size().unwrap_or(0).saturating_mul(8);
+        if is_struct && cur < end && self.natural_end(id, cur, budget) != end {
+            s.push_str(&padding(cur, end, &tabs(indent)));
+        }
         s
     }
 
-    fn enum_body(&self, id: u32, indent: usize) -> String {
+    pub(super) fn enum_body(&self, id: u32, indent: usize) -> String {
         let mut s = String::new();
         let (values, signed, wide) = match &self.types[id as usize].kind {
             Kind::Enum { values, signed, .. } => (values, *signed, false),
@@ -161,7 +201,7 @@ impl Btf {
 
     /// Type `id` declaring `inner` (a name, possibly already wrapped in `*`, `[n]`, `(...)`):
     /// C's inside-out declarator syntax.
-    fn decl(&self, id: u32, inner: &str, indent: usize, depth: u32, budget: &Cell<u32>) -> String {
+    fn decl(&self, id: u32, inner: &str, indent: usize, depth: u32, budget: &Walk) -> String {
         let with = |base: &str| {
             if inner.is_empty() {
                 base.to_string()
@@ -196,7 +236,8 @@ impl Btf {
                     with(&format!("{kw} {{}}"))
                 } else {
                     let body = self.body(id, indent + 1, depth, budget);
-                    with(&format!("{kw} {{\n{body}{}}}", tabs(indent)))
+                    let attr = self.packed_attr(id, budget);
+                    with(&format!("{kw} {{\n{body}{}}}{attr}", tabs(indent)))
                 }
             }
             Kind::Enum { .. } | Kind::Enum64 { .. } => {
@@ -204,7 +245,8 @@ impl Btf {
                     with(&format!("enum {name}"))
                 } else {
                     let body = self.enum_body(id, indent + 1);
-                    with(&format!("enum {{\n{body}{}}}", tabs(indent)))
+                    let attr = enum_size_attr(&t.kind);
+                    with(&format!("enum {{\n{body}{}}}{attr}", tabs(indent)))
                 }
             }
             Kind::Fwd { union } => with(&format!(
@@ -292,6 +334,23 @@ impl Btf {
                 with(name)
             }
         }
+    }
+}
+
+/// An enum of another size than C gives it (a `__packed` one of 1 byte) says its size.
+pub(super) fn enum_size_attr(k: &Kind) -> &'static str {
+    let (size, natural) = match k {
+        Kind::Enum { size, .. } => (*size, 4),
+        Kind::Enum64 { size, .. } => (*size, 8),
+        _ => return "",
+    };
+    match size {
+        s if s == natural => "",
+        1 => " __attribute__((mode(QI)))",
+        2 => " __attribute__((mode(HI)))",
+        4 => " __attribute__((mode(SI)))",
+        8 => " __attribute__((mode(DI)))",
+        _ => "",
     }
 }
 

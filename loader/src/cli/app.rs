@@ -70,7 +70,7 @@ pub fn run(a: &AttachArgs, netns: Option<&str>) -> CliResult {
     } else {
         None
     };
-    let loaded = load::load(&obj, &opts).map_err(|e| load_error(e, a.verbose))?;
+    let loaded = load::load(&obj, &opts).map_err(|e| load_error(e, a.verbose > 0))?;
     fill_prog_arrays(a, &loaded)?;
     let mut app = App {
         dir: (!a.foreground).then(|| pin_dir(a, netns, &obj)),
@@ -82,6 +82,9 @@ pub fn run(a: &AttachArgs, netns: Option<&str>) -> CliResult {
         return Err(e);
     }
     report(&plans, &loaded, &app);
+    if a.verbose > 0 {
+        super::util::print_verifier_logs(&loaded, a.verbose);
+    }
     let Some(sigfd) = sigfd else {
         if let Some(dir) = &app.dir {
             println!(
@@ -242,7 +245,8 @@ fn xdp_mode(a: &AttachArgs) -> XdpMode {
 fn load_options(a: &AttachArgs, plans: &[Plan]) -> CliResult<LoadOptions> {
     let mut opts = LoadOptions {
         only: Some(plans.iter().map(|p| p.prog.name.clone()).collect()),
-        log_level: if a.verbose { 2 } else { 1 },
+        log_level: u32::from(a.verbose.clamp(1, 2)),
+        success_log_level: u32::from(a.verbose.min(2)),
         core: a.core,
         explain: a
             .explain

@@ -16,7 +16,13 @@ Examples:
   rbpf-load show --dev eth0
   rbpf-load detach --dev eth0 --xdp
   rbpf-load inspect xdp_classifier.bpf.o --disasm
-  rbpf-load map dump /sys/fs/bpf/rbpf/xdp_classifier/eth0-xdp/maps/counts";
+  rbpf-load map dump /sys/fs/bpf/rbpf/xdp_classifier/eth0-xdp/maps/counts
+  rbpf-load map update name:jmp_table@id:42 key 1 value name:handle_tcp
+      refill a tail-call slot (maps and programs by id:N, pin, name:NAME)
+  rbpf-load prog.bpf.o --sec .text --dev eth0 --xdp
+      a function written without SEC() (like `ip link set dev eth0 xdp obj prog.bpf.o sec .text`)
+  rbpf-load build hello.bpf.c && rbpf-load hello.bpf.o --sec xdp --dev eth0
+      build your own program with clang (a vmlinux.h for this kernel made on the way)";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -58,6 +64,15 @@ pub enum Command {
     /// Maps in the kernel.
     #[command(subcommand)]
     Map(MapCommand),
+    /// Generate files: `vmlinux-h`, the kernel's types as C.
+    #[command(subcommand)]
+    Gen(GenCommand),
+    /// Build a BPF program from C with clang (clang-19, or $CLANG): the target, flags and
+    /// include paths it needs, and a vmlinux.h generated from this kernel when none is given.
+    #[command(
+        after_help = "Examples:\n  rbpf-load build hello.bpf.c\n  rbpf-load build hello.bpf.c -o hello.bpf.o -I include\n  rbpf-load hello.bpf.o --sec xdp --dev eth0"
+    )]
+    Build(BuildArgs),
     /// Shell completions (bash, zsh, fish, ...) on standard output.
     Completions {
         #[arg(value_enum)]
@@ -71,15 +86,115 @@ pub enum Command {
 pub enum MapCommand {
     /// Keys and values, formatted through the map's BTF when it has some.
     #[command(
-        after_help = "Examples:\n  rbpf-load map dump 42\n  rbpf-load map dump /sys/fs/bpf/rbpf/xdp_classifier/eth0-xdp/maps/counts -j"
+        after_help = "Examples:\n  rbpf-load map dump 42\n  rbpf-load map dump id:42\n  rbpf-load map dump name:counts\n  rbpf-load map dump /sys/fs/bpf/rbpf/xdp_classifier/eth0-xdp/maps/counts -j"
     )]
     Dump {
-        /// A map id, or the path of a pinned map.
+        /// The map: ID or id:ID, name:NAME, name:NAME@PROG (the map of a program), or a pinned
+        /// path (pinned:PATH).
         map: String,
         /// JSON output.
         #[arg(short = 'j', long = "json")]
         json: bool,
     },
+    /// The value at a key: `key K...` (a number, JSON through the map's BTF, `hex 01 02 ..`,
+    /// or one number per byte).
+    #[command(
+        after_help = "Examples:\n  rbpf-load map lookup name:counts key 2\n  rbpf-load map lookup id:42 key '{\"saddr\": \"10.0.0.1\", \"proto\": 6}' -j"
+    )]
+    Lookup {
+        /// The map: ID or id:ID, name:NAME, name:NAME@PROG (the map of a program), or a pinned
+        /// path (pinned:PATH).
+        map: String,
+        /// key K...
+        #[arg(required = true, allow_negative_numbers = true)]
+        args: Vec<String>,
+        #[arg(short = 'j', long = "json")]
+        json: bool,
+    },
+    /// Set the value at a key (`any`, the default, `exist` or `noexist`); a PROG_ARRAY slot
+    /// takes a program: `value id:N`, `value PIN` or `value name:NAME`.
+    #[command(
+        after_help = "Examples:\n  rbpf-load map update name:counts key 2 value 0\n  rbpf-load map update /sys/fs/bpf/x/maps/jmp_table key 1 value name:handle_tcp\n  rbpf-load map update id:42 key hex 0a 00 00 01 value 7 noexist"
+    )]
+    Update {
+        /// The map: ID or id:ID, name:NAME, name:NAME@PROG, or a pinned path (pinned:PATH).
+        map: String,
+        /// key K... value V... [any|exist|noexist]
+        #[arg(required = true, allow_negative_numbers = true)]
+        args: Vec<String>,
+    },
+    /// Remove the entry at a key.
+    #[command(after_help = "Examples:\n  rbpf-load map delete name:flows key 3")]
+    Delete {
+        /// The map: ID or id:ID, name:NAME, name:NAME@PROG, or a pinned path (pinned:PATH).
+        map: String,
+        /// key K...
+        #[arg(required = true, allow_negative_numbers = true)]
+        args: Vec<String>,
+    },
+    /// The key after `key K...` (the first key without one).
+    #[command(
+        after_help = "Examples:\n  rbpf-load map getnext name:counts\n  rbpf-load map getnext name:counts key 3"
+    )]
+    Getnext {
+        /// The map: ID or id:ID, name:NAME, name:NAME@PROG, or a pinned path (pinned:PATH).
+        map: String,
+        /// [key K...]
+        #[arg(allow_negative_numbers = true)]
+        args: Vec<String>,
+        #[arg(short = 'j', long = "json")]
+        json: bool,
+    },
+    /// Pin a map in bpffs, so that it outlives its programs and this process.
+    #[command(after_help = "Examples:\n  rbpf-load map pin id:42 /sys/fs/bpf/counts")]
+    Pin {
+        /// The map: ID or id:ID, name:NAME, name:NAME@PROG, or a pinned path (pinned:PATH).
+        map: String,
+        /// Where, inside bpffs (/sys/fs/bpf).
+        path: PathBuf,
+    },
+    /// Maps in the kernel: type, key and value sizes, entries, BTF and pins (every map, or
+    /// one).
+    #[command(after_help = "Examples:\n  rbpf-load map show\n  rbpf-load map show name:counts -j")]
+    Show {
+        /// One map (all without): ID or id:ID, name:NAME, name:NAME@PROG, or a pinned path (pinned:PATH).
+        map: Option<String>,
+        #[arg(short = 'j', long = "json")]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum GenCommand {
+    /// The running kernel's types as one C header (what `bpftool btf dump file
+    /// /sys/kernel/btf/vmlinux format c` prints), from rbpf-load's own BTF reader.
+    #[command(
+        name = "vmlinux-h",
+        after_help = "Examples:\n  rbpf-load gen vmlinux-h > vmlinux.h\n  rbpf-load gen vmlinux-h -o include/vmlinux.h"
+    )]
+    VmlinuxH {
+        /// Write here instead of standard output.
+        #[arg(short = 'o', long = "output")]
+        output: Option<PathBuf>,
+        /// The BTF to read (a kernel's, or any BTF file).
+        #[arg(long, default_value = "/sys/kernel/btf/vmlinux")]
+        btf: PathBuf,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct BuildArgs {
+    /// The C source (`hello.bpf.c`).
+    pub source: PathBuf,
+    /// The object to write (default: the source with `.o` for `.c`).
+    #[arg(short = 'o', long = "output")]
+    pub output: Option<PathBuf>,
+    /// More include directories (a vmlinux.h there is used instead of a generated one).
+    #[arg(short = 'I', value_name = "DIR")]
+    pub include: Vec<PathBuf>,
+    /// Print the clang command before running it.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -123,10 +238,10 @@ pub struct AttachArgs {
     /// tc: clsact egress.
     #[arg(long)]
     pub egress: bool,
-    /// tc filter priority (default: the kernel chooses).
+    /// tc filter priority (default 1).
     #[arg(long)]
     pub prio: Option<u16>,
-    /// tc filter handle (default: the kernel chooses).
+    /// tc filter handle (default 1).
     #[arg(long)]
     pub handle: Option<u32>,
     /// Replace what is attached there (tcx: our attachment of the same program on that
@@ -177,9 +292,11 @@ pub struct AttachArgs {
     /// Narrate each step: BTF fix-ups, maps, relocations, bpf() and netlink calls.
     #[arg(long)]
     pub explain: bool,
-    /// The full verifier log on failure.
-    #[arg(short = 'v', long)]
-    pub verbose: bool,
+    /// The verifier's log of every program loaded, also when it accepts them, after the
+    /// attach line: -v its summary (log level 1; all of it on failure), -vv every
+    /// instruction with the register states (level 2).
+    #[arg(short = 'v', long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
     /// Who resolves CO-RE relocations: the kernel while it verifies the program (kernel,
     /// Linux 5.17+), rbpf-load against /sys/kernel/btf/vmlinux (user), or the kernel where
     /// it can and rbpf-load otherwise (auto, the default; --explain resolves here to show
@@ -225,8 +342,10 @@ pub struct LoadArgs {
     pub json: bool,
     #[arg(long)]
     pub explain: bool,
-    #[arg(short = 'v', long)]
-    pub verbose: bool,
+    /// The verifier's log of every program, also when it accepts them: -v level 1, -vv
+    /// level 2 (every instruction with the register states); -j carries it.
+    #[arg(short = 'v', long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
     /// Who resolves CO-RE relocations: the kernel (kernel), rbpf-load (user), or the kernel
     /// where it can and rbpf-load otherwise (auto, the default).
     #[arg(

@@ -134,12 +134,17 @@ pub fn run(a: &AttachArgs, netns: Option<&str>) -> CliResult {
         ))
     })?;
     apply_sets(&mut obj, &a.set)?;
+    if sec == ".text" {
+        obj.add_text_programs();
+    }
     let prog = pick_program(&obj, sec, a.prog.first().map(String::as_str))?.clone();
     let (def, why) =
         load::program_def(&prog, hook_hint(a)).map_err(|e| CliError::new(e.to_string()))?;
+    super::flags::check(a, &obj, &prog, &def)?;
     let mut opts = LoadOptions {
         type_hint: hook_hint(a),
-        log_level: if a.verbose { 2 } else { 1 },
+        log_level: u32::from(a.verbose.clamp(1, 2)),
+        success_log_level: u32::from(a.verbose.min(2)),
         core: a.core,
         explain: a
             .explain
@@ -173,7 +178,7 @@ pub fn run(a: &AttachArgs, netns: Option<&str>) -> CliResult {
     {
         opts.only = Some(vec![prog.name.clone()]);
     }
-    let loaded = load::load(&obj, &opts).map_err(|e| load_error(e, a.verbose))?;
+    let loaded = load::load(&obj, &opts).map_err(|e| load_error(e, a.verbose > 0))?;
     fill_prog_arrays(a, &loaded)?;
     let lp = loaded
         .program(&prog.name)
@@ -181,6 +186,9 @@ pub fn run(a: &AttachArgs, netns: Option<&str>) -> CliResult {
     if super::tcx::wanted(a, &prog.section, &def)
         && super::tcx::run(a, netns, &obj, &loaded, lp, &def)?
     {
+        if a.verbose > 0 {
+            super::util::print_verifier_logs(&loaded, a.verbose);
+        }
         return Ok(());
     }
     // The program is loaded once and attached to every device, all or none.
@@ -201,6 +209,9 @@ pub fn run(a: &AttachArgs, netns: Option<&str>) -> CliResult {
                 return Err(e);
             }
         }
+    }
+    if a.verbose > 0 {
+        super::util::print_verifier_logs(&loaded, a.verbose);
     }
     if a.foreground {
         foreground(a, netns, &obj, &loaded, &attached)?;
@@ -490,15 +501,8 @@ pub(super) fn attach_xdp(
         "   why: an XDP program runs in the driver's receive path, before the kernel builds an skb; it returns XDP_PASS, XDP_DROP, XDP_TX or XDP_REDIRECT for each frame",
         if a.replace { "   --replace: no XDP_FLAGS_UPDATE_IF_NOEXIST, so an attached program is swapped" } else { "   XDP_FLAGS_UPDATE_IF_NOEXIST: refuse (EBUSY) if a program is already attached, rather than replace it silently" },
     ]);
-    h.xdp_attach(ifindex, lp.fd.as_fd(), mode, flags).map_err(|e| {
-        let busy = e.errno() == Some(libc::EBUSY) || e.errno() == Some(libc::EEXIST);
-        let err = CliError::new(e.to_string());
-        if busy {
-            err.hint(format!("an XDP program is already attached to {dev}: add --replace to swap it, or `rbpf-load detach --dev {dev} --xdp`"))
-        } else {
-            err
-        }
-    })?;
+    h.xdp_attach(ifindex, lp.fd.as_fd(), mode, flags)
+        .map_err(|e| xdp_attach_error(&e, dev))?;
     let now = h.xdp_query(ifindex).unwrap_or_default();
     let mode = now
         .iter()
@@ -506,6 +510,21 @@ pub(super) fn attach_xdp(
         .map(|i| i.mode)
         .unwrap_or(mode);
     Ok((Hook::Xdp { mode }, before))
+}
+
+/// A refused XDP attach, with what to do: `--replace` swaps a program in the same mode only.
+fn xdp_attach_error(e: &netlink::NetlinkError, dev: &str) -> CliError {
+    let err = CliError::new(e.to_string());
+    let other_mode = e
+        .ext_ack()
+        .is_some_and(|m| m.starts_with("Native and generic XDP"));
+    if other_mode {
+        return err.hint(format!("an XDP program is attached to {dev} in the other mode (native or generic), and --replace cannot swap across modes: `rbpf-load detach --dev {dev} --xdp` first, then attach"));
+    }
+    if e.errno() == Some(libc::EBUSY) || e.errno() == Some(libc::EEXIST) {
+        return err.hint(format!("an XDP program is already attached to {dev}: add --replace to swap it, or `rbpf-load detach --dev {dev} --xdp`"));
+    }
+    err
 }
 
 /// The device an attachment goes to.

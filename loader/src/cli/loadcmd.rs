@@ -27,7 +27,8 @@ pub fn run(a: &LoadArgs) -> CliResult {
         let mut o = LoadOptions {
             only,
             type_hint: hint,
-            log_level: if a.verbose { 2 } else { 1 },
+            log_level: u32::from(a.verbose.clamp(1, 2)),
+            success_log_level: u32::from(a.verbose.min(2)),
             core: a.core,
             explain: a
                 .explain
@@ -51,11 +52,11 @@ pub fn run(a: &LoadArgs) -> CliResult {
                 let mut trial = opts(Some(vec![p.name.clone()]))?;
                 trial.trial = true;
                 if let Err(e) = load::load(&obj, &trial) {
-                    failed.push(load_error(e, a.verbose));
+                    failed.push(load_error(e, a.verbose > 0));
                 }
             }
             if failed.is_empty() {
-                return Err(load_error(e, a.verbose));
+                return Err(load_error(e, a.verbose > 0));
             }
             let n = failed.len();
             for f in &failed[..n - 1] {
@@ -72,7 +73,7 @@ pub fn run(a: &LoadArgs) -> CliResult {
             );
             return Err(last);
         }
-        Err(e) => return Err(load_error(e, a.verbose)),
+        Err(e) => return Err(load_error(e, a.verbose > 0)),
     };
     if a.json {
         let progs: Vec<_> = loaded
@@ -81,7 +82,7 @@ pub fn run(a: &LoadArgs) -> CliResult {
             .map(|p| {
                 serde_json::json!({"name": p.name, "section": p.section, "type": load::type_name(&p.def),
                     "id": p.id, "tag": p.tag, "insns": p.insn_count, "verified_insns": p.verified_insns,
-                    "core_relos": p.core_relos,
+                    "core_relos": p.core_relos, "verifier_log": p.verifier_log,
                     "core_by": if p.core_relos == 0 { None } else if p.core_by_kernel { Some("kernel") } else { Some("user") }})
             })
             .collect();
@@ -127,6 +128,7 @@ pub fn run(a: &LoadArgs) -> CliResult {
                 shared_note(m)
             );
         }
+        super::util::print_verifier_logs(&loaded, a.verbose);
     }
     match &a.pin {
         Some(dir) => {

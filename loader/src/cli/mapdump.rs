@@ -1,45 +1,32 @@
-//! `rbpf-load map dump ID|PIN`: keys and values, through BTF when the map has some.
+//! `rbpf-load map dump MAP` (ID, id:ID, name:NAME or a pin): keys and values, through BTF
+//! when the map has some.
 
+use super::mapcmd::MapCtx;
 use super::{CliError, CliResult};
-use crate::btf::Btf;
 use crate::obj::map_type;
-use crate::sys::{self, ObjKind};
-use crate::valuefmt;
-use std::os::fd::{AsFd, OwnedFd};
-use std::path::Path;
+use crate::sys;
+use std::os::fd::AsFd;
 
-/// Open a map given as an id or a pinned path.
-pub fn open_map(spec: &str) -> CliResult<OwnedFd> {
-    if let Ok(id) = spec.parse::<u32>() {
-        return sys::fd_by_id(ObjKind::Map, id).map_err(|e| {
-            CliError::new(format!("map id {id}: {e}"))
-                .hint("`bpftool map show` or `rbpf-load show` list the maps there are")
-        });
+/// Every key and its value, in the kernel's order.
+fn entries(ctx: &MapCtx) -> CliResult<Vec<(Vec<u8>, Vec<u8>)>> {
+    let mut out = Vec::new();
+    let mut key: Option<Vec<u8>> = None;
+    let mut next = vec![0u8; ctx.info.key_size as usize];
+    while sys::map_next_key(ctx.fd.as_fd(), key.as_deref(), &mut next)? {
+        if out.len() >= 10_000_000 {
+            break;
+        }
+        if let Some(value) = ctx.lookup(&next)? {
+            out.push((next.clone(), value));
+        }
+        key = Some(next.clone());
     }
-    sys::obj_get(Path::new(spec)).map_err(|e| CliError::new(format!("map {spec}: {e}")))
+    Ok(out)
 }
 
 pub fn run(spec: &str, json: bool) -> CliResult {
-    let fd = open_map(spec)?;
-    let info = sys::map_info(fd.as_fd())?;
-    let btf = if info.btf_id != 0 {
-        sys::fd_by_id(ObjKind::Btf, info.btf_id)
-            .ok()
-            .and_then(|b| sys::btf_data(b.as_fd()).ok())
-            .and_then(|d| Btf::parse(&d).ok())
-    } else {
-        None
-    };
-    let ncpu = if map_type::is_percpu(info.map_type) {
-        sys::possible_cpus().map(|c| c.len()).unwrap_or(1)
-    } else {
-        1
-    };
-    let stride = if ncpu > 1 {
-        (info.value_size as usize).div_ceil(8) * 8
-    } else {
-        info.value_size as usize
-    };
+    let ctx = MapCtx::open(spec)?;
+    let info = &ctx.info;
     if matches!(
         info.map_type,
         map_type::RINGBUF | map_type::PERF_EVENT_ARRAY
@@ -52,61 +39,27 @@ pub fn run(spec: &str, json: bool) -> CliResult {
         ))
         .hint("read it with --foreground --events MAP"));
     }
-    let mut entries = Vec::new();
-    let mut key: Option<Vec<u8>> = None;
-    let mut next = vec![0u8; info.key_size as usize];
-    let mut guard = 0u64;
-    while sys::map_next_key(fd.as_fd(), key.as_deref(), &mut next)? {
-        guard += 1;
-        if guard > 10_000_000 {
-            break;
-        }
-        let mut value = vec![0u8; stride * ncpu];
-        let present = sys::map_lookup(fd.as_fd(), &next, &mut value)?;
-        if present {
-            entries.push((next.clone(), value));
-        }
-        key = Some(next.clone());
-    }
-    let fmt = |bytes: &[u8], ty: u32| -> serde_json::Value {
-        match (&btf, ty) {
-            (Some(b), t) if t != 0 => valuefmt::to_json(b, t, bytes),
-            _ => valuefmt::hex_or_int(bytes),
-        }
-    };
-    let rows: Vec<serde_json::Value> = entries
+    let rows: Vec<serde_json::Value> = entries(&ctx)?
         .iter()
-        .map(|(k, v)| {
-            let value = if ncpu > 1 {
-                serde_json::Value::Array(
-                    v.chunks(stride)
-                        .enumerate()
-                        .map(|(cpu, c)| serde_json::json!({"cpu": cpu, "value": fmt(&c[..info.value_size as usize], info.btf_value_type_id)}))
-                        .collect(),
-                )
-            } else {
-                fmt(v, info.btf_value_type_id)
-            };
-            serde_json::json!({"key": fmt(k, info.btf_key_type_id), "value": value})
-        })
+        .map(|(k, v)| serde_json::json!({"key": ctx.key_json(k), "value": ctx.value_json(v)}))
         .collect();
     if json {
         println!("{}", serde_json::Value::Array(rows));
-    } else {
-        println!(
-            "map {} (id {}, {}, key {} B, value {} B, {} entries{}):",
-            info.name,
-            info.id,
-            map_type::name(info.map_type),
-            info.key_size,
-            info.value_size,
-            info.max_entries,
-            if btf.is_some() { ", BTF" } else { "" }
-        );
-        for r in &rows {
-            println!("  {} => {}", r["key"], r["value"]);
-        }
-        println!("{} elements", rows.len());
+        return Ok(());
     }
+    println!(
+        "map {} (id {}, {}, key {} B, value {} B, {} entries{}):",
+        info.name,
+        info.id,
+        map_type::name(info.map_type),
+        info.key_size,
+        info.value_size,
+        info.max_entries,
+        if ctx.btf.is_some() { ", BTF" } else { "" }
+    );
+    for r in &rows {
+        println!("  {} => {}", r["key"], r["value"]);
+    }
+    println!("{} elements", rows.len());
     Ok(())
 }

@@ -12,17 +12,23 @@ macro_rules! explain_line {
 mod app;
 pub mod args;
 mod attach;
+mod build;
 mod detach;
+mod flags;
+mod gen;
 mod inspect;
 mod loadcmd;
+mod mapcmd;
 mod mapdump;
+mod mapshow;
+mod objref;
 mod pins;
 mod show;
 mod tcx;
 mod trace;
 mod util;
 
-use args::{Cli, Command, MapCommand};
+use args::{Cli, Command, GenCommand, MapCommand};
 use clap::{CommandFactory, Parser};
 
 /// A failure as the user sees it: one message, and what to do next when we know.
@@ -62,15 +68,18 @@ pub fn main() -> i32 {
     let cli = Cli::parse();
     if let Some(ns) = &cli.netns {
         if let Err(e) = enter_netns(ns) {
-            eprintln!("Error: {}", e.msg);
-            return 1;
+            return report(&e);
         }
     }
     let res = match cli.command {
         Some(Command::Show(a)) => show::run(&a, cli.netns.as_deref()),
         Some(Command::Detach(a)) => detach::run(&a, cli.netns.as_deref()),
         Some(Command::Load(a)) => loadcmd::run(&a),
-        Some(Command::Map(MapCommand::Dump { map, json })) => mapdump::run(&map, json),
+        Some(Command::Map(m)) => run_map(m),
+        Some(Command::Gen(GenCommand::VmlinuxH { output, btf })) => {
+            gen::run(&btf, output.as_deref())
+        }
+        Some(Command::Build(a)) => build::run(&a),
         Some(Command::Completions { shell }) => {
             clap_complete::generate(
                 shell,
@@ -89,17 +98,32 @@ pub fn main() -> i32 {
     };
     match res {
         Ok(()) => 0,
-        Err(e) => {
-            eprintln!("Error: {}", e.msg);
-            if let Some(d) = &e.detail {
-                eprintln!("{d}");
-            }
-            if let Some(h) = &e.hint {
-                eprintln!("hint: {h}");
-            }
-            1
-        }
+        Err(e) => report(&e),
     }
+}
+
+fn run_map(m: MapCommand) -> CliResult {
+    match m {
+        MapCommand::Dump { map, json } => mapdump::run(&map, json),
+        MapCommand::Lookup { map, args, json } => mapcmd::lookup(&map, &args, json),
+        MapCommand::Update { map, args } => mapcmd::update(&map, &args),
+        MapCommand::Delete { map, args } => mapcmd::delete(&map, &args),
+        MapCommand::Getnext { map, args, json } => mapcmd::getnext(&map, &args, json),
+        MapCommand::Pin { map, path } => mapcmd::pin(&map, &path),
+        MapCommand::Show { map, json } => mapshow::run(map.as_deref(), json),
+    }
+}
+
+/// Print a failure (message, detail, hint) on standard error; the exit code.
+fn report(e: &CliError) -> i32 {
+    eprintln!("Error: {}", e.msg);
+    if let Some(d) = &e.detail {
+        eprintln!("{d}");
+    }
+    if let Some(h) = &e.hint {
+        eprintln!("hint: {h}");
+    }
+    1
 }
 
 /// Enter a named network namespace (`ip netns add NAME`) for the rest of the process, like

@@ -40,7 +40,7 @@ pub fn run(
     opts.only = Some(only);
     // Signals are blocked from here on, so a second Ctrl-C cannot cut a cleanup short.
     let sigfd = block_signals()?;
-    let loaded = load::load(obj, &opts).map_err(|e| load_error(e, a.verbose))?;
+    let loaded = load::load(obj, &opts).map_err(|e| load_error(e, a.verbose > 0))?;
     super::attach::fill_prog_arrays(a, &loaded)?;
     let lp = loaded
         .program(&prog.name)
@@ -89,9 +89,12 @@ pub fn run(
             dir.display(),
             dir.display()
         );
-        if !a.foreground {
-            return Ok(());
-        }
+    }
+    if a.verbose > 0 {
+        super::util::print_verifier_logs(&loaded, a.verbose);
+    }
+    if a.pin.is_some() && !a.foreground {
+        return Ok(());
     }
     let res = wait_with(a, obj, &loaded, sigfd);
     drop(link);

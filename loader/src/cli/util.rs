@@ -66,12 +66,22 @@ pub fn load_error(e: LoadError, verbose: bool) -> CliError {
             };
             let msg = v.to_string();
             CliError {
+                hint: Some(verifier_hint(&msg).into()),
                 msg,
-                hint: Some("the verifier proves programs safe before they run: check bounds before every packet or map-value access".into()),
                 detail: Some(detail),
             }
         }
         other => CliError::new(other.to_string()),
+    }
+}
+
+/// What to do about a verifier rejection.
+fn verifier_hint(msg: &str) -> &'static str {
+    if msg.contains("unknown opcode 8d") {
+        // BPF_CALL|BPF_X: clang -O0 calls helpers through a register.
+        "an indirect call (callx): built without optimisation? Build with clang -O2 (rbpf-load build does)"
+    } else {
+        "the verifier proves programs safe before they run: check bounds before every packet or map-value access"
     }
 }
 
@@ -97,4 +107,20 @@ pub fn apply_share(opts: &mut crate::load::LoadOptions, s: &super::args::ShareAr
             .insert(name.to_string(), std::path::PathBuf::from(path));
     }
     Ok(())
+}
+
+/// `-v`: the verifier's log of each program that has one, after what was printed about it.
+pub fn print_verifier_logs(loaded: &crate::load::Loaded, level: u8) {
+    for p in &loaded.programs {
+        if let Some(log) = &p.verifier_log {
+            println!(
+                "verifier log of prog '{}' (log_level {}):",
+                p.name,
+                level.min(2)
+            );
+            for l in log.lines() {
+                println!("  {l}");
+            }
+        }
+    }
 }

@@ -191,7 +191,8 @@ pub(super) fn collect(
     if let Some(midx) = sec_idx(".maps") {
         let btf = btf.ok_or_else(|| ObjError::Section {
             section: ".maps".into(),
-            reason: "BTF-defined maps need a .BTF section, and there is none".into(),
+            reason: "BTF-defined maps need a .BTF section, and there is none (build with clang -g)"
+                .into(),
         })?;
         let datasec =
             btf.find_by_name(".maps", kind::DATASEC)

@@ -488,26 +488,22 @@ impl Object {
             functions[fidx].relocs.sort_by_key(|r| r.insn);
         }
 
-        // Programs: global functions outside .text.
-        let mut programs = Vec::new();
-        for (i, f) in functions.iter().enumerate() {
-            if f.section == ".text" || !f.global {
-                continue;
-            }
-            let matched = section::lookup(&f.section);
-            programs.push(Program {
-                name: f.name.clone(),
-                section: f.section.clone(),
-                func: i,
-                def: matched.as_ref().map(|m| m.def),
-                attach_arg: matched.and_then(|m| m.arg),
-                ctx_struct: btf.as_ref().and_then(|b| ctx_struct_of(b, &f.name)),
-            });
+        // Programs: global functions outside .text; an object written without SEC() has
+        // them all in .text, and those are its programs (as `ip ... sec .text` loads them).
+        let mut programs: Vec<Program> = (0..functions.len())
+            .filter(|&i| functions[i].global && functions[i].section != ".text")
+            .map(|i| program_of(&functions, i, btf.as_ref()))
+            .collect();
+        if programs.is_empty() {
+            programs = (0..functions.len())
+                .filter(|&i| functions[i].global && functions[i].section == ".text")
+                .map(|i| program_of(&functions, i, btf.as_ref()))
+                .collect();
         }
         if programs.is_empty() {
             return Err(ObjError::Section {
                 section: "(all)".into(),
-                reason: "the object has no programs (no global function outside .text)".into(),
+                reason: "the object has no programs (no global function)".into(),
             });
         }
 
@@ -559,6 +555,18 @@ impl Object {
     /// Programs whose section is `sec` (several may share one).
     pub fn programs_in(&self, sec: &str) -> Vec<&Program> {
         self.programs.iter().filter(|p| p.section == sec).collect()
+    }
+
+    /// Make the global functions of `.text` programs too (an object with `SEC()` programs
+    /// keeps its global subprograms there): for `--sec .text`, as iproute2's `sec .text`.
+    pub fn add_text_programs(&mut self) {
+        for i in 0..self.functions.len() {
+            let f = &self.functions[i];
+            if f.global && f.section == ".text" && self.program(&f.name).is_none() {
+                let p = program_of(&self.functions, i, self.btf.as_ref());
+                self.programs.push(p);
+            }
+        }
     }
 
     /// Set a global variable's initial value before load (`.rodata` config, `.data`).
@@ -681,6 +689,20 @@ fn check_relocation_sections(
         }
     }
     Ok(())
+}
+
+/// Function `i` as a program: its section decides the type when the table knows the name.
+fn program_of(functions: &[Function], i: usize, btf: Option<&Btf>) -> Program {
+    let f = &functions[i];
+    let matched = section::lookup(&f.section);
+    Program {
+        name: f.name.clone(),
+        section: f.section.clone(),
+        func: i,
+        def: matched.as_ref().map(|m| m.def),
+        attach_arg: matched.and_then(|m| m.arg),
+        ctx_struct: btf.and_then(|b| ctx_struct_of(b, &f.name)),
+    }
 }
 
 /// The name of the struct a function's first argument points to, from BTF.

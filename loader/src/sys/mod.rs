@@ -624,15 +624,14 @@ pub fn obj_get(path: &Path) -> Result<OwnedFd> {
     bpf(Cmd::BPF_OBJ_GET, &mut attr, &|| path.display().to_string()).map(to_fd)
 }
 
-/// What kind of BPF object an fd is (`map`, `program`, `link`, `BTF`), as the kernel names
-/// its anonymous inode (`anon_inode:bpf-map`); None for anything else.
-pub fn fd_kind(fd: BorrowedFd) -> Option<&'static str> {
-    let target = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).ok()?;
-    match target.to_str()? {
-        "anon_inode:bpf-map" => Some("map"),
-        "anon_inode:bpf-prog" => Some("program"),
-        "anon_inode:bpf_link" => Some("link"),
-        "anon_inode:btf" => Some("BTF"),
+/// What kind of BPF object an fd holds (a pin can be any), from the name of its anonymous
+/// inode in /proc/self/fd (`anon_inode:bpf-map`); None for anything else.
+pub fn fd_kind(fd: BorrowedFd) -> Option<ObjKind> {
+    let link = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).ok()?;
+    match link.to_str()? {
+        "anon_inode:bpf-map" => Some(ObjKind::Map),
+        "anon_inode:bpf-prog" => Some(ObjKind::Prog),
+        "anon_inode:bpf_link" | "anon_inode:bpf-link" => Some(ObjKind::Link),
         _ => None,
     }
 }
