@@ -45,6 +45,16 @@ fn id_after(out: &str, key: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {key:?} in {out}"))
 }
 
+/// The id of the link pinned at PIN/link, as bpftool reads it.
+fn pinned_link_id(pin: &str) -> u64 {
+    let v: serde_json::Value = serde_json::from_str(&run(
+        "bpftool",
+        &["-j", "link", "show", "pinned", &format!("{pin}/link")],
+    ))
+    .expect("bpftool -j");
+    v["id"].as_u64().expect("link id")
+}
+
 fn dir(ns: &str, dev: &str, prog: &str) -> String {
     format!("/sys/fs/bpf/rbpf/tcx_order/{ns}@{dev}-tcx-ingress-{prog}")
 }
@@ -269,5 +279,73 @@ fn tcx_falls_back_to_clsact_before_6_6() {
     ]);
     assert!(msg.contains("tcx needs Linux 6.6 or later"), "{msg}");
     assert!(!has_clsact(ns, dev));
+    assert_eq!(pins_of(&[ns]), Vec::<std::path::PathBuf>::new());
+}
+
+/// `--link`: XDP held by a pinned bpf link. ip shows the program, but neither `ip link set
+/// xdp off` nor a netlink attach can take the hook; `--link --replace` swaps the program in
+/// the same link; `detach --xdp` removes it and leaves nothing.
+#[test]
+fn an_xdp_link_attachment_cannot_be_taken_by_netlink() {
+    require_priv!();
+    let lab = Lab::ipv4_only();
+    let (ns, dev) = (lab.ns_a.as_str(), lab.veth_a.as_str());
+    let args = [
+        "-n",
+        ns,
+        &obj("xdp_count"),
+        "--sec",
+        "xdp",
+        "--dev",
+        dev,
+        "--link",
+    ];
+    let out = ok(&args);
+    assert!(
+        out.contains(&format!("{dev}: xdp (")) && out.contains("bpf link)"),
+        "{out}"
+    );
+    let id = id_after(&out, "prog id ");
+    let pin = format!("/sys/fs/bpf/rbpf/xdp_count/{ns}@{dev}-xdp");
+    let link = pinned_link_id(&pin);
+    let shown: serde_json::Value =
+        serde_json::from_str(&run("ip", &["-n", ns, "-j", "link", "show", "dev", dev]))
+            .expect("ip -j");
+    assert_eq!(shown[0]["xdp"]["prog"]["id"].as_u64(), Some(id), "{shown}");
+    let off = std::process::Command::new("ip")
+        .args(["-n", ns, "link", "set", "dev", dev, "xdp", "off"])
+        .output()
+        .expect("ip");
+    assert!(!off.status.success(), "ip detached a program a link holds");
+    let msg = fails(&[
+        "-n",
+        ns,
+        &obj("xdp_drop_all"),
+        "--sec",
+        "xdp",
+        "--dev",
+        dev,
+        "--replace",
+    ]);
+    assert!(msg.contains("a bpf link holds"), "{msg}");
+    assert_eq!(lab.ping_a_from_b(3), 3, "xdp_count passes everything");
+
+    let mut again = args.to_vec();
+    again.push("--replace");
+    let swapped = ok(&again);
+    let new = id_after(&swapped, "prog id ");
+    assert_ne!(new, id);
+    let still = pinned_link_id(&pin);
+    assert_eq!(still, link, "the same link, a new program");
+    let shown = ok(&["-n", ns, "show", "--dev", dev]);
+    assert!(shown.contains("bpf link"), "{shown}");
+
+    let gone = ok(&["-n", ns, "detach", "--dev", dev, "--xdp"]);
+    assert!(gone.contains(&format!("detached prog id {new}")), "{gone}");
+    let shown = run("ip", &["-n", ns, "link", "show", "dev", dev]);
+    assert!(!shown.contains("xdp"), "{shown}");
+    for p in [id, new] {
+        assert!(wait_prog_gone(p as u32), "prog {p} stayed");
+    }
     assert_eq!(pins_of(&[ns]), Vec::<std::path::PathBuf>::new());
 }

@@ -248,6 +248,10 @@ pub struct AttachArgs {
     /// hook, swapped in one step through its link).
     #[arg(long)]
     pub replace: bool,
+    /// XDP through a bpf link (pinned with the attachment) instead of netlink: another tool
+    /// cannot replace or detach it while the link holds the hook.
+    #[arg(long)]
+    pub link: bool,
     /// Attach a tc program through tcx (Linux 6.6+): a bpf link in the device's chain, no
     /// qdisc (`tcx/ingress` and `tcx/egress` sections do without asking).
     #[arg(long)]

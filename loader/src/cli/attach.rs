@@ -14,6 +14,7 @@ use std::os::fd::AsFd;
 use std::path::PathBuf;
 
 /// What was attached, for printing and for cleaning up.
+#[derive(Debug, Clone, Copy)]
 pub enum Hook {
     Xdp {
         mode: XdpMode,
@@ -370,6 +371,7 @@ fn attach_net(
         ifindex,
     };
     let hooked = match planned {
+        Hook::Xdp { mode } if a.link => xdp_through_link(a, &mut h, &on, lp, mode, &staged, &dir),
         Hook::Xdp { mode } => attach_xdp(a, &mut h, &on, lp, mode),
         Hook::Tc { .. } => attach_tc(a, &mut h, &on, lp, obj, &planned),
     };
@@ -512,6 +514,50 @@ pub(super) fn attach_xdp(
     Ok((Hook::Xdp { mode }, before))
 }
 
+/// `--link`: XDP through a bpf link, pinned with the staged pins as `link` (with
+/// `--replace`, the link pinned in `dir` gets the new program in one step).
+fn xdp_through_link(
+    a: &AttachArgs,
+    h: &mut Handle,
+    on: &Device,
+    lp: &LoadedProgram,
+    mode: XdpMode,
+    staged: &pins::Staged,
+    dir: &std::path::Path,
+) -> CliResult<(Hook, Vec<u32>)> {
+    let link = if a.replace && dir.join("link").exists() {
+        let link = crate::attach::Link::from_pin(&dir.join("link"))
+            .map_err(|e| CliError::new(e.to_string()))?;
+        link.update(lp.fd.as_fd())
+            .map_err(|e| CliError::new(e.to_string()))?;
+        link
+    } else {
+        let flags = match mode {
+            XdpMode::Auto => 0,
+            XdpMode::Skb => 1 << 1,
+            XdpMode::Native => 1 << 2,
+            XdpMode::Hw => 1 << 3,
+        };
+        crate::attach::attach_xdp_link(lp.fd.as_fd(), on.ifindex, flags).map_err(|e| {
+            CliError::new(e.to_string()).hint(format!(
+                "`rbpf-load show --dev {}` says what holds the hook",
+                on.name
+            ))
+        })?
+    };
+    pins::with_tree(|| {
+        link.pin(&staged.path().join("link"))
+            .map_err(|e| CliError::new(e.to_string()))
+    })?;
+    let now = h.xdp_query(on.ifindex).unwrap_or_default();
+    let mode = now
+        .iter()
+        .find(|i| i.prog_id == lp.id)
+        .map(|i| i.mode)
+        .unwrap_or(mode);
+    Ok((Hook::Xdp { mode }, Vec::new()))
+}
+
 /// A refused XDP attach, with what to do: `--replace` swaps a program in the same mode only.
 fn xdp_attach_error(e: &netlink::NetlinkError, dev: &str) -> CliError {
     let err = CliError::new(e.to_string());
@@ -520,6 +566,9 @@ fn xdp_attach_error(e: &netlink::NetlinkError, dev: &str) -> CliError {
         .is_some_and(|m| m.starts_with("Native and generic XDP"));
     if other_mode {
         return err.hint(format!("an XDP program is attached to {dev} in the other mode (native or generic), and --replace cannot swap across modes: `rbpf-load detach --dev {dev} --xdp` first, then attach"));
+    }
+    if e.ext_ack().is_some_and(|m| m.contains("link")) {
+        return err.hint(format!("a bpf link holds {dev}'s XDP hook: netlink can neither replace nor detach its program; `rbpf-load detach --dev {dev} --xdp` removes one of ours, `--link --replace` swaps its program"));
     }
     if e.errno() == Some(libc::EBUSY) || e.errno() == Some(libc::EEXIST) {
         return err.hint(format!("an XDP program is already attached to {dev}: add --replace to swap it, or `rbpf-load detach --dev {dev} --xdp`"));
@@ -613,7 +662,10 @@ pub(super) fn attach_tc(
 
 pub(super) fn describe(att: &Attached, lp: &LoadedProgram, why: &str) -> String {
     let hook = match &att.hook {
-        Hook::Xdp { mode } => format!("xdp ({})", mode_name(*mode)),
+        Hook::Xdp { mode } => match att.pin_dir.as_ref().filter(|d| d.join("link").exists()) {
+            Some(_) => format!("xdp ({}, bpf link)", mode_name(*mode)),
+            None => format!("xdp ({})", mode_name(*mode)),
+        },
         Hook::Tc {
             direction,
             priority,
@@ -735,16 +787,27 @@ pub fn detach_attached(netns: Option<&str>, att: &Attached) -> CliResult {
 
 /// [`detach_attached`] for a caller that holds the device's lock.
 fn undo(h: &mut Handle, netns: Option<&str>, att: &Attached) -> CliResult {
-    let res = match att.hook {
-        Hook::Xdp { mode } => h
+    let link = att
+        .pin_dir
+        .as_ref()
+        .map(|d| d.join("link"))
+        .filter(|l| l.exists());
+    let res = match (att.hook, link) {
+        (Hook::Xdp { .. }, Some(l)) => crate::attach::Link::from_pin(&l)
+            .and_then(|link| link.detach())
+            .map_err(|e| CliError::new(e.to_string())),
+        (Hook::Xdp { mode }, None) => h
             .xdp_detach(att.ifindex, mode, None)
             .map_err(|e| CliError::new(e.to_string())),
-        Hook::Tc {
-            direction,
-            priority,
-            handle,
-            ..
-        } => {
+        (
+            Hook::Tc {
+                direction,
+                priority,
+                handle,
+                ..
+            },
+            _,
+        ) => {
             let nd = if direction == TcDirection::Ingress {
                 netlink::TcDirection::Ingress
             } else {

@@ -48,6 +48,25 @@ struct On<'a> {
     netns: Option<&'a str>,
 }
 
+/// An XDP attachment of ours held by a bpf link (`--link`): netlink cannot detach it, its
+/// link can. Says whether there was one.
+fn detach_xdp_link(dev: &str, netns: Option<&str>) -> CliResult<bool> {
+    let name = pins::xdp_name(netns, dev);
+    let found = pins::named(|n| n == name);
+    let Some(dir) = found.iter().find(|d| d.join("link").exists()) else {
+        return Ok(false);
+    };
+    let link = crate::attach::Link::from_pin(&dir.join("link"))
+        .map_err(|e| CliError::new(e.to_string()))?;
+    let prog = link.info().map(|i| i.prog_id).unwrap_or(0);
+    link.detach().map_err(|e| CliError::new(e.to_string()))?;
+    pins::with_tree(|| {
+        pins::remove(dir).map_err(|e| CliError::new(format!("{}: {e}", dir.display())))
+    })?;
+    report(dev, "xdp (bpf link)", &[prog], std::slice::from_ref(dir));
+    Ok(true)
+}
+
 /// Our tcx attachments on the hook(s): their pinned links go, and with them the programs.
 fn detach_tcx(a: &DetachArgs, on: On) -> CliResult {
     let dirs: Vec<&str> = match (a.ingress, a.egress) {
@@ -88,6 +107,9 @@ fn detach_tcx(a: &DetachArgs, on: On) -> CliResult {
 
 fn detach_xdp(a: &DetachArgs, on: On) -> CliResult {
     let (dev, netns) = (on.dev, on.netns);
+    if detach_xdp_link(dev, netns)? {
+        return Ok(());
+    }
     let attached =
         on.h.xdp_query(on.ifindex)
             .map_err(|e| CliError::new(e.to_string()))?;

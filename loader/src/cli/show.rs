@@ -32,9 +32,13 @@ pub fn run(a: &ShowArgs, netns: Option<&str>) -> CliResult {
     let mut rows = Vec::new();
     for (ifindex, dev) in links {
         for x in h.xdp_query(ifindex).unwrap_or_default() {
+            let pin = pin_of(x.prog_id, pins::xdp_name(netns, &dev));
+            let link = pin
+                .as_ref()
+                .is_some_and(|p| std::path::Path::new(p).join("link").exists());
             rows.push(serde_json::json!({
                 "dev": dev, "ifindex": ifindex, "hook": "xdp", "mode": mode_name(x.mode),
-                "prog_id": x.prog_id, "name": prog_name(x.prog_id), "pin": pin_of(x.prog_id, pins::xdp_name(netns, &dev)),
+                "bpf_link": link, "prog_id": x.prog_id, "name": prog_name(x.prog_id), "pin": pin,
             }));
         }
         rows.extend(tcx_rows(netns, ifindex, &dev));
@@ -68,7 +72,12 @@ pub fn run(a: &ShowArgs, netns: Option<&str>) -> CliResult {
         let s = |k: &str| r[k].as_str().unwrap_or("").to_string();
         let mut line = format!("{}: {}", s("dev"), s("hook"));
         if r["mode"].is_string() {
-            line += &format!(" ({})", s("mode"));
+            let link = if r["bpf_link"] == true {
+                ", bpf link"
+            } else {
+                ""
+            };
+            line += &format!(" ({}{link})", s("mode"));
         }
         if r["prio"].is_number() {
             line += &format!(
