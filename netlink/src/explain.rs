@@ -3,7 +3,7 @@
 //! attributes we know, decoded (nested IFLA_XDP and TCA_OPTIONS included). Only reads the
 //! bytes; never changes what is sent.
 
-use crate::request::{attr_str, attr_u32, attrs, ReplyBody, ReplyMessage};
+use crate::wire::{attr_str, attr_u32, attrs, ReplyBody, ReplyMessage};
 use crate::{rtm, Handle};
 use std::fmt;
 

@@ -29,6 +29,7 @@ mod links;
 mod qdisc;
 mod request;
 mod socket;
+mod wire;
 mod xdp;
 
 pub use error::{KernelError, NetlinkError, Result};

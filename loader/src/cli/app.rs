@@ -7,10 +7,11 @@
 
 use super::args::AttachArgs;
 use super::attach::{
-    attach_tc, attach_xdp, describe, detach_attached, fill_prog_arrays, nl_explained, pin_name_of,
-    target_prog, Attached, Device, Hook,
+    attach_tc, attach_xdp, describe, detach_attached, pin_name_of, Attached, Device, Hook,
 };
-use super::util::{apply_sets, apply_share, ensure_bpffs, load_error};
+use super::util::{
+    apply_sets, apply_share, ensure_bpffs, fill_prog_arrays, load_error, nl_explained, target_prog,
+};
 use super::{pins, trace, CliError, CliResult};
 use crate::attach::Link;
 use crate::load::{self, LoadOptions, Loaded};

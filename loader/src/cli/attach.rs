@@ -3,9 +3,12 @@
 
 use super::args::{AttachArgs, Mode};
 use super::pins;
-use super::util::{apply_sets, apply_share, ensure_bpffs, load_error};
+use super::util::{
+    apply_sets, apply_share, ensure_bpffs, fill_prog_arrays, load_error, nl, nl_explained,
+    target_prog,
+};
 use super::{CliError, CliResult};
-use crate::load::{self, LoadOptions, Loaded, LoadedProgram, TargetProg};
+use crate::load::{self, LoadOptions, Loaded, LoadedProgram};
 use crate::obj::Object;
 use crate::section::{self, AttachKind, SectionDef, TcDirection};
 use netlink::{ClsactState, Handle, TcAttachFlags, TcHook, XdpFlags, XdpMode};
@@ -84,32 +87,6 @@ fn hook_hint(a: &AttachArgs) -> Option<SectionDef> {
     } else {
         None
     }
-}
-
-/// `MAP[IDX]=PROG`
-pub(super) fn parse_prog_array(s: &str) -> CliResult<(String, u32, String)> {
-    let bad = || CliError::new(format!("--prog-array {s}: expected MAP[IDX]=PROG"));
-    let (lhs, prog) = s.split_once('=').ok_or_else(bad)?;
-    let (map, rest) = lhs.split_once('[').ok_or_else(bad)?;
-    let idx = rest
-        .strip_suffix(']')
-        .and_then(|i| i.parse().ok())
-        .ok_or_else(bad)?;
-    Ok((map.to_string(), idx, prog.to_string()))
-}
-
-/// `--prog-array MAP[IDX]=PROG`: fill the tail-call slots the user asked for.
-pub(super) fn fill_prog_arrays(a: &AttachArgs, loaded: &Loaded) -> CliResult {
-    for pa in &a.prog_array {
-        let (map, idx, p) = parse_prog_array(pa)?;
-        loaded
-            .set_tail_call(&map, idx, &p)
-            .map_err(|e| CliError::new(e.to_string()))?;
-        if a.explain {
-            explain_line!("map '{map}' slot {idx} = prog '{p}'");
-        }
-    }
-    Ok(())
 }
 
 pub fn run(a: &AttachArgs, netns: Option<&str>) -> CliResult {
@@ -290,36 +267,6 @@ fn attach_word(def: &SectionDef) -> &'static str {
         AttachKind::Uprobe { .. } => "uprobe",
         AttachKind::Manual => "attached by other means",
     }
-}
-
-pub(super) fn target_prog(t: &str) -> CliResult<TargetProg> {
-    if let Some(id) = t.strip_prefix("id:") {
-        let id: u32 = id
-            .parse()
-            .map_err(|_| CliError::new(format!("--target {t}: bad id")))?;
-        let fd = crate::sys::fd_by_id(crate::sys::ObjKind::Prog, id)
-            .map_err(|e| CliError::new(format!("--target {t}: {e}")))?;
-        return Ok(TargetProg::Fd(fd));
-    }
-    if t.starts_with('/') {
-        let fd = crate::sys::obj_get(std::path::Path::new(t))
-            .map_err(|e| CliError::new(format!("--target {t}: {e}")))?;
-        return Ok(TargetProg::Fd(fd));
-    }
-    Ok(TargetProg::Named(t.to_string()))
-}
-
-fn nl() -> CliResult<Handle> {
-    Handle::new().map_err(|e| CliError::new(e.to_string()))
-}
-
-/// A netlink handle that narrates its messages when `explain` is set.
-pub fn nl_explained(explain: bool) -> CliResult<Handle> {
-    let mut h = nl()?;
-    if explain {
-        h.set_explain(Box::new(|s: &str| explain_line!("{s}")));
-    }
-    Ok(h)
 }
 
 fn explain(on: bool, lines: &[&str]) {

@@ -14,7 +14,7 @@ pub fn run(a: &DetachArgs, netns: Option<&str>) -> CliResult {
         .dev
         .as_deref()
         .ok_or_else(|| CliError::new("--dev or --pin is required"))?;
-    let mut h = super::attach::nl_explained(a.explain)?;
+    let mut h = super::util::nl_explained(a.explain)?;
     let ifindex = h.ifindex(dev).map_err(|e| CliError::new(e.to_string()))?;
     // Other rbpf-load processes wait while this one changes the device's hooks.
     let _lock = pins::lock_device(ifindex, dev)?;
@@ -260,7 +260,7 @@ fn detach_one_recorded(
     ours: &[u32],
     netns: Option<&str>,
 ) -> CliResult {
-    let mut h = super::attach::nl_explained(false)?;
+    let mut h = super::util::nl_explained(false)?;
     let Ok(ifindex) = h.ifindex(dev) else {
         println!("{dev}: gone, nothing to detach there");
         return Ok(());

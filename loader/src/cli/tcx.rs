@@ -140,7 +140,7 @@ fn attach_one(
     dir: TcxDirection,
     dev: &str,
 ) -> CliResult<Made> {
-    let mut h = super::attach::nl_explained(a.explain)?;
+    let mut h = super::util::nl_explained(a.explain)?;
     let ifindex = h.ifindex(dev).map_err(|e| {
         CliError::new(e.to_string())
             .hint("`ip link` lists the devices; -n NETNS acts inside a namespace")

@@ -32,7 +32,7 @@ pub fn run(
     // Load this program, the ones named in --prog-array, and tail-call targets.
     let mut only = vec![prog.name.clone()];
     for pa in &a.prog_array {
-        let (_, _, p) = super::attach::parse_prog_array(pa)?;
+        let (_, _, p) = super::util::parse_prog_array(pa)?;
         if !only.contains(&p) {
             only.push(p);
         }
@@ -41,7 +41,7 @@ pub fn run(
     // Signals are blocked from here on, so a second Ctrl-C cannot cut a cleanup short.
     let sigfd = block_signals()?;
     let loaded = load::load(obj, &opts).map_err(|e| load_error(e, a.verbose > 0))?;
-    super::attach::fill_prog_arrays(a, &loaded)?;
+    super::util::fill_prog_arrays(a, &loaded)?;
     let lp = loaded
         .program(&prog.name)
         .ok_or_else(|| CliError::new(format!("prog '{}' was not loaded", prog.name)))?;

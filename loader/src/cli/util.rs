@@ -124,3 +124,61 @@ pub fn print_verifier_logs(loaded: &crate::load::Loaded, level: u8) {
         }
     }
 }
+
+/// `--prog-array MAP[IDX]=PROG`: fill the tail-call slots the user asked for.
+pub fn fill_prog_arrays(a: &super::args::AttachArgs, loaded: &crate::load::Loaded) -> CliResult {
+    for pa in &a.prog_array {
+        let (map, idx, p) = parse_prog_array(pa)?;
+        loaded
+            .set_tail_call(&map, idx, &p)
+            .map_err(|e| CliError::new(e.to_string()))?;
+        if a.explain {
+            explain_line!("map '{map}' slot {idx} = prog '{p}'");
+        }
+    }
+    Ok(())
+}
+
+/// `MAP[IDX]=PROG`
+pub fn parse_prog_array(s: &str) -> CliResult<(String, u32, String)> {
+    let bad = || CliError::new(format!("--prog-array {s}: expected MAP[IDX]=PROG"));
+    let (lhs, prog) = s.split_once('=').ok_or_else(bad)?;
+    let (map, rest) = lhs.split_once('[').ok_or_else(bad)?;
+    let idx = rest
+        .strip_suffix(']')
+        .and_then(|i| i.parse().ok())
+        .ok_or_else(bad)?;
+    Ok((map.to_string(), idx, prog.to_string()))
+}
+
+/// `--target PROG|id:N|PIN`: the program fentry/fexit programs attach to.
+pub fn target_prog(t: &str) -> CliResult<crate::load::TargetProg> {
+    use crate::load::TargetProg;
+    if let Some(id) = t.strip_prefix("id:") {
+        let id: u32 = id
+            .parse()
+            .map_err(|_| CliError::new(format!("--target {t}: bad id")))?;
+        let fd = crate::sys::fd_by_id(crate::sys::ObjKind::Prog, id)
+            .map_err(|e| CliError::new(format!("--target {t}: {e}")))?;
+        return Ok(TargetProg::Fd(fd));
+    }
+    if t.starts_with('/') {
+        let fd = crate::sys::obj_get(std::path::Path::new(t))
+            .map_err(|e| CliError::new(format!("--target {t}: {e}")))?;
+        return Ok(TargetProg::Fd(fd));
+    }
+    Ok(TargetProg::Named(t.to_string()))
+}
+
+pub fn nl() -> CliResult<netlink::Handle> {
+    netlink::Handle::new().map_err(|e| CliError::new(e.to_string()))
+}
+
+/// A netlink handle that narrates its messages when `explain` is set.
+pub fn nl_explained(explain: bool) -> CliResult<netlink::Handle> {
+    let mut h = nl()?;
+    if explain {
+        h.set_explain(Box::new(|s: &str| explain_line!("{s}")));
+    }
+    Ok(h)
+}
