@@ -169,12 +169,32 @@ pub fn run(a: &AttachArgs, netns: Option<&str>) -> CliResult {
         }
         return Ok(());
     }
-    // The program is loaded once and attached to every device, all or none.
+    let attached = attach_every_dev(a, netns, &obj, &loaded, lp, &def, &why)?;
+    if a.verbose > 0 {
+        super::util::print_verifier_logs(&loaded, a.verbose);
+    }
+    if a.foreground {
+        foreground(a, netns, &obj, &loaded, &attached)?;
+    }
+    Ok(())
+}
+
+/// The program is loaded once and attached to every device, all or none: when one fails,
+/// the attachments made before it are undone.
+fn attach_every_dev(
+    a: &AttachArgs,
+    netns: Option<&str>,
+    obj: &Object,
+    loaded: &Loaded,
+    lp: &LoadedProgram,
+    def: &SectionDef,
+    why: &str,
+) -> CliResult<Vec<Attached>> {
     let mut attached = Vec::new();
     for dev in &a.dev {
-        match attach_net(a, netns, &obj, &loaded, lp, &def, dev) {
+        match attach_net(a, netns, obj, loaded, lp, def, dev) {
             Ok(att) => {
-                println!("{}", describe(&att, lp, &why));
+                println!("{}", describe(&att, lp, why));
                 attached.push(att);
             }
             Err(e) => {
@@ -188,13 +208,7 @@ pub fn run(a: &AttachArgs, netns: Option<&str>) -> CliResult {
             }
         }
     }
-    if a.verbose > 0 {
-        super::util::print_verifier_logs(&loaded, a.verbose);
-    }
-    if a.foreground {
-        foreground(a, netns, &obj, &loaded, &attached)?;
-    }
-    Ok(())
+    Ok(attached)
 }
 
 /// `--foreground`: print events until a signal, then detach everything.
