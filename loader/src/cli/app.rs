@@ -310,19 +310,33 @@ fn attach_all(
             Goes::Trace => {
                 let link = trace::attach_one(lp.fd.as_fd(), &plan.def, &plan.prog)
                     .map_err(|e| e.in_prog(&plan.prog, None))?;
-                if let Some(dir) = &app.dir {
-                    pins::with_tree(|| {
-                        pins::make_dir(&dir.join(LINKS))?;
-                        link.pin(&dir.join(LINKS).join(&plan.prog.name))
-                            .map_err(|e| CliError::new(e.to_string()))
-                    })?;
-                }
                 app.links.push((plan.prog.name.clone(), link));
             }
             Goes::Not(_) => {}
         }
     }
-    Ok(())
+    pin_links(app)
+}
+
+/// Pin every link under LINKS, holding the tree's lock once for all of them (an unpinned
+/// link detaches when this process exits, so attaching before pinning leaves nothing
+/// behind).
+fn pin_links(app: &App) -> CliResult {
+    let Some(dir) = &app.dir else {
+        return Ok(());
+    };
+    if app.links.is_empty() {
+        return Ok(());
+    }
+    let links = dir.join(LINKS);
+    pins::with_tree(|| {
+        pins::make_dir(&links)?;
+        for (name, link) in &app.links {
+            link.pin(&links.join(name))
+                .map_err(|e| CliError::new(e.to_string()))?;
+        }
+        Ok(())
+    })
 }
 
 /// One XDP/tc attachment of the application, under the device's lock, recorded in the pin

@@ -164,13 +164,17 @@ fn detach_recorded(dir: &Path, netns: Option<&str>) -> CliResult {
     let Ok(records) = std::fs::read_dir(dir.join("attached")) else {
         return Ok(());
     };
-    let ours = pins::prog_ids_in(dir);
-    let here = netns.map(pins::clean);
     let mut names: Vec<String> = records
         .flatten()
         .map(|r| r.file_name().to_string_lossy().into_owned())
         .collect();
+    if names.is_empty() {
+        // Tracing only: its links go with the pins, and no program id needs asking.
+        return Ok(());
+    }
     names.sort();
+    let ours = pins::prog_ids_in(dir);
+    let here = netns.map(pins::clean);
     for name in names {
         let (ns, dev, hook) = pins::parse_attachment_name(&name).ok_or_else(|| {
             CliError::new(format!(
