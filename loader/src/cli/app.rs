@@ -410,7 +410,11 @@ impl App {
 }
 
 /// One line per attachment, and one per program that was loaded and not attached.
+/// Written at once: stdout is line-buffered, and an application of 30 programs made 30
+/// `write` calls.
 fn report(plans: &[Plan], loaded: &Loaded, app: &App) {
+    use std::fmt::Write as _;
+    let mut out = String::new();
     for plan in plans {
         let Some(lp) = loaded.program(&plan.prog.name) else {
             continue;
@@ -418,12 +422,13 @@ fn report(plans: &[Plan], loaded: &Loaded, app: &App) {
         match &plan.goes {
             Goes::Net(_) => {
                 for (_, att) in app.nets.iter().filter(|(n, _)| n == &lp.name) {
-                    println!("{}", describe(att, lp, "section name"));
+                    let _ = writeln!(out, "{}", describe(att, lp, "section name"));
                 }
             }
             Goes::Trace => {
                 if let Some((_, link)) = app.links.iter().find(|(n, _)| n == &lp.name) {
-                    println!(
+                    let _ = writeln!(
+                        out,
                         "{}: prog id {} '{}'{}",
                         link.what(),
                         lp.id,
@@ -434,10 +439,14 @@ fn report(plans: &[Plan], loaded: &Loaded, app: &App) {
                     );
                 }
             }
-            Goes::Not(why) => println!(
-                "prog '{}' (section '{}'): loaded, not attached: {why}",
-                lp.name, lp.section
-            ),
+            Goes::Not(why) => {
+                let _ = writeln!(
+                    out,
+                    "prog '{}' (section '{}'): loaded, not attached: {why}",
+                    lp.name, lp.section
+                );
+            }
         }
     }
+    print!("{out}");
 }
