@@ -9,7 +9,7 @@
  * (PERF_EVENT_IOC_*) and close; sys_exit adds the time spent to total[0] and counts the
  * call in total[1]. A close is timed until the thread's next system call (or exit): closing
  * the last fd of a perf link detaches it, and the kernel releases the perf event in task
- * work on the way back to user space, after sys_exit (15-40 ms a link here, waiting for
+ * work on the way back to user space, after sys_exit (tens of ms a link here, waiting for
  * RCU); that is kernel work too, not the process's own. The runner reads
  * total before and after each command. Tracing every system call this way costs every
  * process on the machine a little, contenders alike; unlike strace it does not stop the
