@@ -3,9 +3,9 @@
 # one map, for the `--all` rows of `make bench` (bench/run.sh compiles it per N).
 # Program i is on the entry of the i-th of ten cheap system calls (round robin) and counts
 # into its own slot of `hits`: N attachments of one kind, no device. Not all on one
-# tracepoint: the kernel takes at most 64 programs per tracepoint (E2BIG), and a detached
-# perf link is released by a kworker, one at a time and tens of ms each, so the next
-# round's 30 would meet the last round's 30 still there.
+# tracepoint: the kernel takes at most 64 programs per tracepoint (E2BIG), and a link whose
+# pin is removed without closing an fd of it last is released by a kworker, one at a time
+# and tens of ms each: a round's 30 can meet the last round's 30 still there.
 set -euo pipefail
 n=$1
 calls=(getppid getpid gettid getuid geteuid getgid getegid getpgrp sched_yield getcwd)
