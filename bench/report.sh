@@ -76,6 +76,21 @@ END {
         fl = procs(j) * med["noop"] + kt[j]; t = j == "rbpf_load_plain" ? 1.15 : 1.5
         printf "| %s wall vs floor (%d × no-op start %s ms + kernel %s ms = %s ms) | %.2f× | ≤ %s× | %s |\n", j, procs(j), ms(med["noop"]), ms(kt[j]), ms(fl), med[j] / fl, t, yes(med[j] / fl <= t)
     }
+    # Applications (`--all`, N tracepoint programs): one process against its floor, and the
+    # pair `--all` + `detach --pin` against a libbpf skeleton doing open, load, attach and destroy.
+    split("3 10 30", apps, " ")
+    for (i = 1; i <= 3; i++) {
+        j = "rbpf_app_" apps[i]
+        if (!(j in med) || !("noop" in med)) continue
+        fl = med["noop"] + kt[j]
+        printf "| `--all`, %d tracepoint programs, wall vs floor (no-op start %s ms + kernel %s ms = %s ms) | %.2f× | ≤ 1.3× | %s |\n", apps[i], ms(med["noop"]), ms(kt[j]), ms(fl), med[j] / fl, yes(med[j] / fl <= 1.3)
+    }
+    for (i = 1; i <= 3; i++) {
+        a = "rbpf_app_pair_" apps[i]; b = "skel_app_" apps[i]
+        if (!((a "/" b) in ur)) continue
+        o = "rbpf_app_" apps[i]
+        printf "| `--all` + `detach --pin`, %d tracepoint programs, user-space share vs a libbpf skeleton (medians %s vs %s ms; wall %s vs %s ms; `--all` alone: %s ms, %.3f×) | %.3f× | ≤ 0.3× | %s |\n", apps[i], ms(um[a]), ms(um[b]), ms(med[a]), ms(med[b]), ms(um[o]), ur[o "/" b], ur[a "/" b], yes(ur[a "/" b] <= 0.3)
+    }
     for (k = 1; k <= 2 && (("rbpf", "drain:perf") in d); k++) {
         kind = k == 1 ? "perf" : "rb"
         o = med3(d["rbpf", "drain:" kind]); l = med3(d["libbpf", "drain:" kind])

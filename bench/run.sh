@@ -59,6 +59,15 @@ gcc -O2 -Wall -o "$OUT/runner" bench/runner.c
 CLANG=$(command -v clang-19 || command -v clang)
 "$CLANG" -O2 -g -target bpf -D__TARGET_ARCH_x86 -Wall -I"$BPF" -c bench/ktime.bpf.c -o "$OUT/ktime.bpf.o"
 gcc -O2 -Wall -o "$OUT/drain" bench/drain.c -lbpf
+# Applications (`--all`): generated objects of N tracepoint programs sharing one map, and
+# for each a libbpf-skeleton loader (bpftool gen skeleton + bench/skel_app.c).
+UAPI_INC=/usr/include/$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
+for n in 3 10 30; do
+    bench/app_gen.sh $n >"$OUT/app$n.bpf.c"
+    "$CLANG" -O2 -g -target bpf -Wall -idirafter "$UAPI_INC" -c "$OUT/app$n.bpf.c" -o "$OUT/app$n.bpf.o"
+    bpftool gen skeleton "$OUT/app$n.bpf.o" name app$n >"$OUT/app$n.skel.h"
+    gcc -O2 -Wall -DAPP=app$n -include "$OUT/app$n.skel.h" -o "$OUT/skel_app$n" bench/skel_app.c -lbpf -lelf -lz
+done
 RBPF=$ROOT/target/$HOST/release/rbpf-load
 BENCH=$ROOT/target/release/rbpf-bench
 NOOP=$ROOT/target/release/noop
@@ -191,6 +200,24 @@ run tc filter add dev $DC ingress bpf da obj $PTC sec tc
 run tc filter del dev $DC ingress
 run tc qdisc del dev $DC clsact
 
+EOF
+# Applications: `--all` of N tracepoint programs (one process, the pins removed untimed), the
+# same followed by `detach --pin` (both timed), and a libbpf skeleton's open_and_load +
+# attach + destroy in one process.
+for n in 3 10 30; do
+    cat <<EOF
+job rbpf_app_$n
+run $RBPF $OUT/app$n.bpf.o --all --pin $PIN/app$n
+untimed $RBPF detach --pin $PIN/app$n
+job rbpf_app_pair_$n
+run $RBPF $OUT/app$n.bpf.o --all --pin $PIN/app$n
+run $RBPF detach --pin $PIN/app$n
+job skel_app_$n
+run $OUT/skel_app$n
+
+EOF
+done >>"$TMP/jobs.all"
+cat >>"$TMP/jobs.all" <<EOF
 ratio rbpf_xdp_cls bpftool_ip_xdp_cls
 ratio rbpf_xdp_count ip_xdp_count
 ratio rbpf_xdp_count bpftool_ip_xdp_count
@@ -206,6 +233,12 @@ ratio rbpf_core_ucore aya_core
 ratio rbpf_load_plain bpftool_load_plain
 ratio rbpf_xdp_plain bpftool_ip_xdp_plain
 ratio rbpf_tc_plain tc_tc_plain
+ratio rbpf_app_3 skel_app_3
+ratio rbpf_app_pair_3 skel_app_3
+ratio rbpf_app_10 skel_app_10
+ratio rbpf_app_pair_10 skel_app_10
+ratio rbpf_app_30 skel_app_30
+ratio rbpf_app_pair_30 skel_app_30
 EOF
 # JOBS=REGEX: the jobs whose name matches, the no-op, and the ratios between kept jobs.
 awk -v re="$JOBS" '

@@ -13,8 +13,17 @@ const PMU_DIR: &str = "/sys/bus/event_source/devices";
 
 /// The tracefs directory (the one with `events/`): /sys/kernel/tracing, else the old
 /// /sys/kernel/debug/tracing; when neither is mounted, tracefs is mounted at
-/// /sys/kernel/tracing.
+/// /sys/kernel/tracing. Found once per process (an application attaches many tracepoints).
 pub fn tracefs_root() -> Result<PathBuf> {
+    static FOUND: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    if let Some(dir) = FOUND.get() {
+        return Ok(dir.clone());
+    }
+    let dir = find_tracefs()?;
+    Ok(FOUND.get_or_init(|| dir).clone())
+}
+
+fn find_tracefs() -> Result<PathBuf> {
     for dir in [TRACEFS, DEBUGFS_TRACING] {
         if Path::new(dir).join("events").is_dir() {
             return Ok(PathBuf::from(dir));
@@ -58,7 +67,7 @@ pub fn tracepoint_id(category: &str, name: &str) -> Result<u64> {
         .join(category)
         .join(name)
         .join("id");
-    let text = match std::fs::read_to_string(&path) {
+    let text = match read_small(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(AttachError::NoTracepoint {
@@ -78,6 +87,23 @@ pub fn tracepoint_id(category: &str, name: &str) -> Result<u64> {
         what: format!("{} holds '{}', not an id", path.display(), text.trim()),
         source: std::io::Error::from(std::io::ErrorKind::InvalidData),
     })
+}
+
+/// A tracefs file of a few bytes, read without the `statx` (and `lseek`) with which
+/// `read_to_string` sizes its buffer.
+fn read_small(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut buf = [0u8; 64];
+    let mut len = 0;
+    while len < buf.len() {
+        match file.read(&mut buf[len..])? {
+            0 => break,
+            n => len += n,
+        }
+    }
+    String::from_utf8(buf[..len].to_vec())
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
 /// Attach a BPF_PROG_TYPE_TRACEPOINT program to tracepoint `category/name`

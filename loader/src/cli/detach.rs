@@ -211,14 +211,31 @@ fn detach_pin(dir: &Path, netns: Option<&str>) -> CliResult {
         return Err(CliError::new(format!("{}: not on bpffs", dir.display())));
     }
     detach_recorded(dir, netns)?;
+    let links = link_fds(dir);
     pins::with_tree(|| {
         pins::remove(dir).map_err(|e| CliError::new(format!("{}: {e}", dir.display())))
     })?;
+    // Ours are now the last references: closing them detaches here and now. The last
+    // reference of a removed pin is dropped by a kworker some time later, and until then
+    // the program still runs (a uprobe counted a call made after detach had returned).
+    drop(links);
     println!(
         "removed {} (its links, programs and maps are released)",
         dir.display()
     );
     Ok(())
+}
+
+/// The links pinned in `dir`: `link` (one attachment) and `links/*` (an application).
+fn link_fds(dir: &Path) -> Vec<std::os::fd::OwnedFd> {
+    let mut paths = vec![dir.join("link")];
+    if let Ok(rd) = std::fs::read_dir(dir.join("links")) {
+        paths.extend(rd.flatten().map(|e| e.path()));
+    }
+    paths
+        .iter()
+        .filter_map(|p| crate::sys::obj_get(p).ok())
+        .collect()
 }
 
 /// The XDP/tc attachments an application recorded in its pin directory (`attached/`):
@@ -227,13 +244,17 @@ fn detach_recorded(dir: &Path, netns: Option<&str>) -> CliResult {
     let Ok(records) = std::fs::read_dir(dir.join("attached")) else {
         return Ok(());
     };
-    let ours = pins::prog_ids_in(dir);
-    let here = netns.map(pins::clean);
     let mut names: Vec<String> = records
         .flatten()
         .map(|r| r.file_name().to_string_lossy().into_owned())
         .collect();
+    if names.is_empty() {
+        // Tracing only: its links go with the pins, and no program id needs asking.
+        return Ok(());
+    }
     names.sort();
+    let ours = pins::prog_ids_in(dir);
+    let here = netns.map(pins::clean);
     for name in names {
         let (ns, dev, hook) = pins::parse_attachment_name(&name).ok_or_else(|| {
             CliError::new(format!(

@@ -12,7 +12,7 @@
 
 use nix::fcntl::{Flock, FlockArg};
 use std::fs::File;
-use std::io::{self, Read, Seek, Write};
+use std::io::{self, Read};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -98,11 +98,11 @@ impl Lock {
                 .open(&path)
                 .map_err(io_err)?;
             match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-                Ok(mut held) => {
+                Ok(held) => {
                     if !still_named_by(&held, &path) {
                         continue; // its holder removed it as we locked it: a new one
                     }
-                    write_holder(&mut held);
+                    write_holder(&held);
                     return Ok(Lock { path, _file: held });
                 }
                 Err((_, nix::errno::Errno::EWOULDBLOCK)) => {}
@@ -137,10 +137,12 @@ fn still_named_by(f: &File, path: &Path) -> bool {
     }
 }
 
-fn write_holder(f: &mut File) {
-    let _ = f.set_len(0);
-    let _ = f.rewind();
-    let _ = writeln!(f, "{}", std::process::id());
+/// The pid, right-aligned in a fixed width at offset 0: one `pwrite`, and no truncate. On
+/// ext4 a file truncated to 0 and written is flushed to disk when closed (`auto_da_alloc`),
+/// and removing it then discards the blocks: ~0.1 ms of I/O per lock where /run is ext4.
+fn write_holder(f: &File) {
+    use std::os::unix::fs::FileExt;
+    let _ = f.write_all_at(format!("{:>10}\n", std::process::id()).as_bytes(), 0);
 }
 
 /// `pid N: COMMAND LINE` of the process whose pid is in the lock file, as far as known.
