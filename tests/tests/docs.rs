@@ -3,7 +3,7 @@
 //! described in docs/README.md ("How the lessons are tested"); in short:
 //!
 //! - ```` ```console ```` blocks run everywhere, ```` ```console vm ```` only when
-//!   RBPF_VM_KERNEL is set (kernels that allow fentry and kprobes), ```` ```console host ````
+//!   RBPF_VM_KERNEL is set and not empty (kernels that allow fentry and kprobes), ```` ```console host ````
 //!   only when it is not;
 //! - `$ ` starts a command (a trailing `\` continues it on the next line); the lines after it
 //!   are its expected output, stdout and stderr together; `[exit N]` as the last line means
@@ -344,7 +344,7 @@ fn run_lesson(file: &str, must_have_commands: bool) {
     let path = root().join(file);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{file}: {e}"));
     let lesson = parse(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
-    let in_vm = std::env::var_os("RBPF_VM_KERNEL").is_some();
+    let in_vm = rbpf_tests::vm::in_vm();
     let runnable: Vec<&Block> = lesson
         .blocks
         .iter()
