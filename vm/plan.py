@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Turn `cargo test --no-run --message-format=json` output (stdin) and vm/tests.list into the
-guest's plan: one tab-separated line per run, `LABEL DIR EXECUTABLE ARGS`.
+guest's plan: one tab-separated line per run, `LABEL DIR EXECUTABLE ARGS LINE`, LINE being the
+number of the line of tests.list that chose the run (the guest checks that each line ran a test).
 usage: plan.py TESTS_LIST < cargo.json > plan.tsv"""
 import fnmatch, json, os, sys
 
@@ -47,5 +48,5 @@ with open(sys.argv[1]) as f:
             print(f"{sys.argv[1]}:{number}: '{words[0]}' matches no test binary (there are: {known})", file=sys.stderr)
             bad = True
         for pkg, target, d, exe in hits:
-            print("\t".join([f"{pkg}:{target}", d, exe, " ".join(words[1:])]))
+            print("\t".join([f"{pkg}:{target}", d, exe, " ".join(words[1:]), str(number)]))
 sys.exit(1 if bad else 0)
