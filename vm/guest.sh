@@ -1,6 +1,6 @@
 #!/bin/sh
 # Runs inside the test VM (busybox sh, outside the chroot): each line of /mnt/plan.tsv
-# (LABEL DIR EXECUTABLE ARGS LINE, made by vm/plan.py) runs as `chroot /host` from DIR with
+# (LABEL DIR EXECUTABLE LINE ARGS, made by vm/plan.py) runs as `chroot /host` from DIR with
 # RBPF_REQUIRE_PRIV=1 and RBPF_VM_KERNEL set. Prints per binary its libtest summary lines
 # (and the failures when it failed), keeps the full output in /mnt/logs/KERNEL/, and exits
 # non-zero when any binary failed, when none ran, or when the binaries of a line of
@@ -16,7 +16,7 @@ mkdir -p "$logs"
 tab=$(printf '\t')
 n=0 failed=0
 lines=
-while IFS="$tab" read -r label dir exe args line; do
+while IFS="$tab" read -r label dir exe line args; do
 	n=$((n + 1))
 	name=$label${args:+ $args}
 	log=$logs/$n-$(echo "$label" | tr ':/' '__').log
@@ -42,7 +42,6 @@ while IFS="$tab" read -r label dir exe args line; do
 	# Tests that ran (passed or failed; not ignored, not filtered out), per tests.list line.
 	ran=$(sed -n 's/^test result: [A-Za-z]*\. \([0-9]*\) passed; \([0-9]*\) failed;.*/\1 \2/p' "$log" |
 		awk '{ n += $1 + $2 } END { print n + 0 }')
-	line=${line:-0}
 	case " $lines " in *" $line "*) ;; *) lines="$lines $line" ;; esac
 	eval "ran_$line=\$(( \${ran_$line:-0} + ran ))"
 	eval "what_$line=\$label\${args:+ \$args}"
