@@ -58,10 +58,8 @@ pub fn drop_and_check(loaded: loader::load::Loaded) {
     let maps: Vec<u32> = loaded.maps.iter().map(|m| m.id).collect();
     let name = loaded.name.clone();
     drop(loaded);
-    // The kernel frees programs and maps after an RCU grace period; fentry/fexit programs
-    // after an RCU tasks-trace one too, which under the guests' emulation (5 to 15 times
-    // slower) can take seconds.
-    let secs = if crate::vm::in_vm() { 20 } else { 2 };
+    // The kernel frees programs and maps after an RCU grace period.
+    let secs = 2;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
     while std::time::Instant::now() < deadline {
         if progs.iter().all(|&id| prog_gone(id)) && maps.iter().all(|&id| map_gone(id)) {

@@ -165,6 +165,8 @@ fn every_object_loads_and_leaves_nothing_behind() {
             assert_eq!(m.id, info.id, "{}: map {} id", obj.name, m.def.name);
         }
         drop_and_check(loaded);
+        // opts holds copies of the target's fd: it goes first.
+        drop(opts);
         if let Some(t) = target {
             drop_and_check(t);
         }
