@@ -6,16 +6,35 @@
 
 use loader::load::{self, CoreMode, LoadOptions, Loaded};
 use loader::obj::Object;
+use loader::sys::{self, SentProgLoad};
 use rbpf_tests::kernel::{check_core_task, drop_and_check};
 use rbpf_tests::{all_bpf_objs, bpf_obj, require_priv, run};
 use std::os::fd::AsFd;
 
-fn load_with(obj: &Object, core: CoreMode) -> Loaded {
+/// Load, and see every BPF_PROG_LOAD as its attribute block went to the kernel.
+fn load_watched(obj: &Object, core: CoreMode) -> (Loaded, Vec<SentProgLoad>) {
     let opts = LoadOptions {
         core,
         ..Default::default()
     };
-    load::load(obj, &opts).unwrap_or_else(|e| panic!("{} ({core:?}): {e}", obj.name))
+    let (l, sent) = sys::watch_prog_loads(|| load::load(obj, &opts));
+    let l = l.unwrap_or_else(|e| panic!("{} ({core:?}): {e}", obj.name));
+    (l, sent)
+}
+
+/// The CO-RE records that went to the kernel with program `prog` (every BPF_PROG_LOAD of
+/// it: a refused load and its retry with a log must carry the same).
+fn sent_relos(sent: &[SentProgLoad], prog: &str) -> u32 {
+    let name: String = prog.chars().take(15).collect();
+    let mine: Vec<&SentProgLoad> = sent.iter().filter(|s| s.name == name).collect();
+    assert!(!mine.is_empty(), "no BPF_PROG_LOAD of {prog}");
+    let n = mine[0].core_relo_cnt;
+    for s in &mine {
+        assert_eq!(s.core_relo_cnt, n, "{prog}: loads carry different records");
+        assert_eq!(s.core_relos.len(), 16 * n as usize, "{prog}: record bytes");
+        assert_eq!(s.core_relo_rec_size, if n > 0 { 16 } else { 0 }, "{prog}");
+    }
+    n
 }
 
 /// The xlated program with map ids blanked (each load makes its own maps).
@@ -72,8 +91,8 @@ fn kernel_and_user_core_give_the_same_instructions() {
             }
             _ => {}
         }
-        let ours = load_with(&obj, CoreMode::User);
-        let kernel = load_with(&obj, CoreMode::Kernel);
+        let (ours, ours_sent) = load_watched(&obj, CoreMode::User);
+        let (kernel, kernel_sent) = load_watched(&obj, CoreMode::Kernel);
         for (a, b) in ours.programs.iter().zip(&kernel.programs) {
             assert_eq!(a.name, b.name);
             assert_eq!(
@@ -81,14 +100,18 @@ fn kernel_and_user_core_give_the_same_instructions() {
                 "{}/{}: CO-RE records counted alike",
                 obj.name, a.name
             );
-            assert!(
-                !a.core_by_kernel,
-                "{}/{}: User mode is ours",
-                obj.name, a.name
+            // Who resolved is read from what went to the kernel, not from the loader's
+            // word: User mode sends no record, Kernel mode every one it counted.
+            assert_eq!(
+                sent_relos(&ours_sent, &a.name),
+                0,
+                "{}/{}: User mode resolves here and sends no record",
+                obj.name,
+                a.name
             );
             assert_eq!(
-                b.core_by_kernel,
-                b.core_relos > 0,
+                sent_relos(&kernel_sent, &b.name) as usize,
+                a.core_relos,
                 "{}/{}: Kernel mode hands every record to the kernel",
                 obj.name,
                 b.name
@@ -118,9 +141,21 @@ fn kernel_and_user_core_give_the_same_instructions() {
 fn kernel_core_reads_the_calling_task() {
     require_priv!();
     let obj = Object::from_file(&bpf_obj("core_task")).expect("parse");
-    let l = load_with(&obj, CoreMode::Kernel);
-    let p = &l.programs[0];
-    assert!(p.core_by_kernel && p.core_relos > 0, "{p:?}");
+    let (l, sent) = load_watched(&obj, CoreMode::Kernel);
+    // core_task's four records went to the kernel, and the instructions went as clang
+    // wrote them, with only the map address patched: nothing was resolved here.
+    assert_eq!(sent_relos(&sent, "core_task"), 4);
+    let elf = &obj.functions[obj.program("core_task").expect("prog").func].insns;
+    let sent_insns = &sent[0].insns;
+    assert_eq!(sent_insns.len(), elf.len());
+    let differ: Vec<usize> = (0..elf.len())
+        .filter(|&i| elf[i].to_u64() != sent_insns[i])
+        .collect();
+    assert!(!differ.is_empty(), "the .bss address is patched in");
+    assert!(
+        differ.iter().all(|&i| elf[i].code == 0x18),
+        "only map addresses (ld_imm64) changed, at {differ:?}"
+    );
     check_core_task(&l);
     drop_and_check(l);
 }
@@ -155,4 +190,18 @@ fn cli_core_kernel_says_who_resolved() {
         text.contains("4 CO-RE relocations resolved by the kernel"),
         "{text}"
     );
+    // What went to the kernel: --explain prints BPF_PROG_LOAD's attributes as they are
+    // handed to bpf(2). --core kernel sends the four records; --core user none.
+    let prog_load = |out: &str| {
+        out.lines()
+            .find(|l| l.contains("bpf(BPF_PROG_LOAD, "))
+            .unwrap_or_else(|| panic!("no BPF_PROG_LOAD line in:\n{out}"))
+            .to_string()
+    };
+    let out = run(bin, &["load", obj, "--core", "kernel", "--explain"]);
+    let line = prog_load(&out);
+    assert!(line.contains(", core_relo_cnt=4)"), "{line}");
+    let out = run(bin, &["load", obj, "--core", "user", "--explain"]);
+    let line = prog_load(&out);
+    assert!(!line.contains("core_relo_cnt"), "{line}");
 }
