@@ -13,10 +13,31 @@ use std::os::fd::AsFd;
 
 /// Load, and see every BPF_PROG_LOAD as its attribute block went to the kernel.
 fn load_watched(obj: &Object, core: CoreMode) -> (Loaded, Vec<SentProgLoad>) {
-    let opts = LoadOptions {
+    load_watched_on(obj, core, None)
+}
+
+/// [`load_watched`], with `target`'s first program as the target of every fentry/fexit
+/// program of `obj` (trace_tc* trace tc_flow_ingress).
+fn load_watched_on(
+    obj: &Object,
+    core: CoreMode,
+    target: Option<&Loaded>,
+) -> (Loaded, Vec<SentProgLoad>) {
+    let mut opts = LoadOptions {
         core,
         ..Default::default()
     };
+    if let Some(t) = target {
+        let tracing = obj
+            .programs
+            .iter()
+            .filter(|p| p.section.starts_with("fentry/") || p.section.starts_with("fexit/"));
+        for p in tracing {
+            let fd = t.programs[0].fd.try_clone().expect("dup");
+            opts.targets
+                .insert(p.name.clone(), load::TargetProg::Fd(fd));
+        }
+    }
     let (l, sent) = sys::watch_prog_loads(|| load::load(obj, &opts));
     let l = l.unwrap_or_else(|e| panic!("{} ({core:?}): {e}", obj.name));
     (l, sent)
@@ -91,8 +112,16 @@ fn kernel_and_user_core_give_the_same_instructions() {
             }
             _ => {}
         }
-        let (ours, ours_sent) = load_watched(&obj, CoreMode::User);
-        let (kernel, kernel_sent) = load_watched(&obj, CoreMode::Kernel);
+        // fentry/fexit on another program (guests only): tc_flow_ingress is the target.
+        let target = obj.name.starts_with("trace_tc").then(|| {
+            load_watched(
+                &Object::from_file(&bpf_obj("tc_flow")).expect("parse"),
+                CoreMode::User,
+            )
+            .0
+        });
+        let (ours, ours_sent) = load_watched_on(&obj, CoreMode::User, target.as_ref());
+        let (kernel, kernel_sent) = load_watched_on(&obj, CoreMode::Kernel, target.as_ref());
         for (a, b) in ours.programs.iter().zip(&kernel.programs) {
             assert_eq!(a.name, b.name);
             assert_eq!(
@@ -129,6 +158,9 @@ fn kernel_and_user_core_give_the_same_instructions() {
         objects.push(obj.name.clone());
         drop_and_check(ours);
         drop_and_check(kernel);
+        if let Some(t) = target {
+            drop_and_check(t);
+        }
     }
     // xdp_count alone has 7; every packet program relocates its header reads.
     assert!(
