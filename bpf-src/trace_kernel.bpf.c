@@ -11,6 +11,8 @@
  * 3 kretprobe, but only when the calling process's tgid equals the global `target_tgid`
  * (.bss, u32 at offset 0, written by user space): other processes deleting files do not
  * disturb a test. A test that deletes N files gets N in each attached slot.
+ * fexit_unlinkat also keeps in `unlink_ret` (ARRAY, 1 x s64) the value the last call of
+ * target_tgid returned: 0 for a file deleted, -ENOENT (-2) for one that was not there.
  *
  * fentry/fexit: BPF_PROG_TYPE_TRACING, attach_btf_id = the FUNC do_unlinkat in vmlinux BTF,
  * then BPF_LINK_CREATE (or RAW_TRACEPOINT_OPEN). kprobes: BPF_PROG_TYPE_KPROBE, attached
@@ -29,6 +31,13 @@ struct {
 	__type(value, __u64);
 } unlink_counts SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __s64);
+} unlink_ret SEC(".maps");
+
 static __always_inline void count_if_target(__u32 slot)
 {
 	if ((bpf_get_current_pid_tgid() >> 32) == target_tgid)
@@ -45,7 +54,15 @@ int BPF_PROG(fentry_unlinkat, int dfd, struct filename *name)
 SEC("fexit/do_unlinkat")
 int BPF_PROG(fexit_unlinkat, int dfd, struct filename *name, int ret)
 {
-	count_if_target(1);
+	__u32 key = 0;
+	__s64 *last;
+
+	if ((bpf_get_current_pid_tgid() >> 32) != target_tgid)
+		return 0;
+	count_slot(&unlink_counts, 1);
+	last = bpf_map_lookup_elem(&unlink_ret, &key);
+	if (last)
+		*last = ret;
 	return 0;
 }
 

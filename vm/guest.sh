@@ -1,9 +1,11 @@
 #!/bin/sh
 # Runs inside the test VM (busybox sh, outside the chroot): each line of /mnt/plan.tsv
-# (LABEL DIR EXECUTABLE ARGS, made by vm/plan.py) runs as `chroot /host` from DIR with
+# (LABEL DIR EXECUTABLE LINE ARGS, made by vm/plan.py) runs as `chroot /host` from DIR with
 # RBPF_REQUIRE_PRIV=1 and RBPF_VM_KERNEL set. Prints per binary its libtest summary lines
 # (and the failures when it failed), keeps the full output in /mnt/logs/KERNEL/, and exits
-# non-zero when any binary failed or none ran.
+# non-zero when any binary failed, when none ran, or when the binaries of a line of
+# vm/tests.list (LINE) ran no test between them (a mistyped name filter matches nothing,
+# and libtest calls that a success).
 arg() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
 kver=$(arg vmkernel)
 per_binary=$(arg vmtesttimeout)
@@ -13,7 +15,8 @@ logs=/mnt/logs/$kver
 mkdir -p "$logs"
 tab=$(printf '\t')
 n=0 failed=0
-while IFS="$tab" read -r label dir exe args; do
+lines=
+while IFS="$tab" read -r label dir exe line args; do
 	n=$((n + 1))
 	name=$label${args:+ $args}
 	log=$logs/$n-$(echo "$label" | tr ':/' '__').log
@@ -36,7 +39,19 @@ while IFS="$tab" read -r label dir exe args; do
 			grep -Ev '^(running [0-9]+ tests?|test result:)'
 	fi
 	grep -E '^(running [0-9]+ tests?|test result:)' "$log"
+	# Tests that ran (passed or failed; not ignored, not filtered out), per tests.list line.
+	ran=$(sed -n 's/^test result: [A-Za-z]*\. \([0-9]*\) passed; \([0-9]*\) failed;.*/\1 \2/p' "$log" |
+		awk '{ n += $1 + $2 } END { print n + 0 }')
+	case " $lines " in *" $line "*) ;; *) lines="$lines $line" ;; esac
+	eval "ran_$line=\$(( \${ran_$line:-0} + ran ))"
+	eval "what_$line=\$label\${args:+ \$args}"
 done </mnt/plan.tsv
+for line in $lines; do
+	if [ "$(eval echo "\$ran_$line")" = 0 ]; then
+		failed=$((failed + 1))
+		echo "== vm/tests.list line $line ($(eval echo "\$what_$line")): FAILED, no test ran (a name filter that matches nothing?)"
+	fi
+done
 echo "VM: kernel $(uname -r): $n test binaries run, $failed failed"
 [ $n -gt 0 ] || exit 98
 [ $failed = 0 ]

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Turn `cargo test --no-run --message-format=json` output (stdin) and vm/tests.list into the
-guest's plan: one tab-separated line per run, `LABEL DIR EXECUTABLE ARGS`.
+guest's plan: one tab-separated line per run, `LABEL DIR EXECUTABLE LINE ARGS`, LINE being the
+number of the line of tests.list that chose the run (the guest checks that each line ran a test;
+ARGS last, because `read` folds the empty field of no ARGS into the tabs around it).
 usage: plan.py TESTS_LIST < cargo.json > plan.tsv"""
 import fnmatch, json, os, sys
 
@@ -47,5 +49,5 @@ with open(sys.argv[1]) as f:
             print(f"{sys.argv[1]}:{number}: '{words[0]}' matches no test binary (there are: {known})", file=sys.stderr)
             bad = True
         for pkg, target, d, exe in hits:
-            print("\t".join([f"{pkg}:{target}", d, exe, " ".join(words[1:])]))
+            print("\t".join([f"{pkg}:{target}", d, exe, str(number), " ".join(words[1:])]))
 sys.exit(1 if bad else 0)

@@ -5,7 +5,8 @@
 # target/vm/), build its initramfs (cached), boot it with the host's root shared read-only
 # and run guest.sh there. Exits non-zero when any test fails in any kernel.
 # env: VM_KERNELS (meta-packages), VM_TIMEOUT (per kernel, s), VM_TEST_TIMEOUT (per test
-#      binary, s), VM_MEM, VM_SMP, CARGO.
+#      binary, s), VM_MEM, VM_SMP, CARGO, VM_TESTS_LIST (a list in tests.list's format to
+#      run instead of vm/tests.list, to iterate on a few tests).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
@@ -25,7 +26,7 @@ lap "host tools ready"
 ${CARGO:-cargo} test --no-run --workspace --message-format=json-render-diagnostics >"$work/cargo.json"
 ${CARGO:-cargo} build -p rbpf-loader --bin rbpf-load --quiet
 rm -rf "$share" && mkdir -p "$share"
-python3 "$here/plan.py" "$here/tests.list" <"$work/cargo.json" >"$share/plan.tsv"
+python3 "$here/plan.py" "${VM_TESTS_LIST:-$here/tests.list}" <"$work/cargo.json" >"$share/plan.tsv"
 cp "$here/guest.sh" "$share/guest.sh"
 # The guest sees the host's files read-only and covers /tmp, /run and /dev/shm with its own
 # tmpfs; a workspace there is put back at its path (init.sh, wspath=). Anything else there
@@ -38,7 +39,7 @@ if cut -f2,3 "$share/plan.tsv" | tr '\t' '\n' | grep -E '^/(tmp|run|dev/shm)(/|$
 	echo "vm: test binaries or the share outside the workspace are under /tmp, /run or /dev/shm" >&2
 	exit 1
 fi
-lap "test binaries built: $(wc -l <"$share/plan.tsv") runs per kernel (vm/tests.list)"
+lap "test binaries built: $(wc -l <"$share/plan.tsv") runs per kernel (${VM_TESTS_LIST:-vm/tests.list})"
 
 rc=0 summary=()
 for meta in $kernels; do

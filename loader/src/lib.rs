@@ -54,5 +54,7 @@ pub mod reloc;
 pub mod section;
 pub mod share;
 pub mod sys;
+#[cfg(test)]
+mod test_env;
 pub mod valuefmt;
 pub mod valueparse;

@@ -925,10 +925,11 @@ fn load_program(
                     ", prog_btf_fd={b}, func_info_cnt={}, line_info_cnt={}{}",
                     linked.func_info.len() / 8,
                     linked.line_info.len() / 16,
-                    if linked.kernel_core.is_empty() {
+                    // What the attribute block carries, not what was meant to go.
+                    if attr.core_relos.is_empty() {
                         String::new()
                     } else {
-                        format!(", core_relo_cnt={}", linked.kernel_core.len() / 16)
+                        format!(", core_relo_cnt={}", attr.core_relos.len() / 16)
                     }
                 ),
                 _ => String::new(),

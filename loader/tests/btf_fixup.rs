@@ -119,5 +119,23 @@ fn unfixed_btf_is_refused_by_the_kernel() {
         .find(|p| p.ends_with("core_fields.bpf.o"))
         .unwrap();
     let raw = read_elf(&path).btf.unwrap();
-    assert!(loader::sys::btf_load(&raw, None).is_err());
+    let e = loader::sys::btf_load(&raw, None).expect_err("clang's raw .BTF");
+    assert_eq!(e.errno(), Some(libc::EINVAL), "{e}");
+    // The kernel's log names the fault: a DATASEC of size 0.
+    let mut log = vec![0u8; 1 << 20];
+    assert!(loader::sys::btf_load(&raw, Some(&mut log)).is_err());
+    let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
+    let log = String::from_utf8_lossy(&log[..end]);
+    let last = log
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
+    assert!(
+        last.contains("DATASEC .bss size=0") && last.ends_with("size == 0"),
+        "the kernel's last word: {last}"
+    );
+    // Fixed up, the same types load.
+    let (btf, _, _) = fixed(&path).unwrap();
+    loader::sys::btf_load(&btf.to_bytes().unwrap(), None).expect("fixed BTF loads");
 }

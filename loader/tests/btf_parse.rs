@@ -84,15 +84,44 @@ fn vmlinux_agrees_with_bpftool() {
     assert!(btf.resolve_size(task).unwrap() > 1000);
 }
 
+/// The `.BTF` of every object `make bpf` built: clang -g gives each one, so an object
+/// without it fails here rather than being passed over unseen.
+fn every_btf() -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let objs = bpf_objects();
+    let with: Vec<_> = objs
+        .iter()
+        .filter_map(|p| section(p, ".BTF").map(|d| (p.clone(), d)))
+        .collect();
+    let without: Vec<_> = objs
+        .iter()
+        .filter(|p| !with.iter().any(|(w, _)| w == *p))
+        .collect();
+    assert!(without.is_empty(), "objects without .BTF: {without:?}");
+    // One object per source in bpf-src/: fewer is a stale or broken build.
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../bpf-src");
+    let sources = std::fs::read_dir(&src)
+        .unwrap_or_else(|e| panic!("{}: {e}", src.display()))
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".bpf.c"))
+        })
+        .count();
+    assert_eq!(
+        with.len(),
+        sources,
+        "objects with .BTF vs sources in bpf-src/"
+    );
+    with
+}
+
 #[test]
 fn every_object_agrees_with_bpftool() {
-    for path in bpf_objects() {
-        let Some(data) = section(&path, ".BTF") else {
-            continue;
-        };
-        let btf = Btf::parse(&data).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        assert_same(&path, &btf);
+    let all = every_btf();
+    for (path, data) in &all {
+        let btf = Btf::parse(data).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_same(path, &btf);
     }
+    eprintln!("{} objects' BTF compared with bpftool", all.len());
 }
 
 /// Timing, not a check: `cargo test --release --test btf_parse -- --ignored --nocapture`.
@@ -125,10 +154,7 @@ fn vmlinux_round_trips() {
 
 #[test]
 fn every_object_round_trips() {
-    for path in bpf_objects() {
-        let Some(data) = section(&path, ".BTF") else {
-            continue;
-        };
+    for (path, data) in every_btf() {
         let btf = Btf::parse(&data).unwrap();
         assert!(
             btf.to_bytes().unwrap() == data,

@@ -56,15 +56,20 @@ pub fn map_gone(id: u32) -> bool {
 pub fn drop_and_check(loaded: loader::load::Loaded) {
     let progs: Vec<u32> = loaded.programs.iter().map(|p| p.id).collect();
     let maps: Vec<u32> = loaded.maps.iter().map(|m| m.id).collect();
+    let name = loaded.name.clone();
     drop(loaded);
     // The kernel frees programs and maps after an RCU grace period.
-    for _ in 0..200 {
+    let secs = 2;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
         if progs.iter().all(|&id| prog_gone(id)) && maps.iter().all(|&id| map_gone(id)) {
             return;
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    panic!("still in the kernel after drop: progs {progs:?} maps {maps:?}");
+    let progs: Vec<u32> = progs.into_iter().filter(|&id| !prog_gone(id)).collect();
+    let maps: Vec<u32> = maps.into_iter().filter(|&id| !map_gone(id)).collect();
+    panic!("{name}: still in the kernel {secs} s after drop: progs {progs:?} maps {maps:?}");
 }
 
 /// Frame builders for BPF_PROG_TEST_RUN.

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod kernel;
 pub mod lab;
 pub mod pins;
+pub mod vm;
 
 use std::path::PathBuf;
 

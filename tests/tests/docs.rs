@@ -3,13 +3,16 @@
 //! described in docs/README.md ("How the lessons are tested"); in short:
 //!
 //! - ```` ```console ```` blocks run everywhere, ```` ```console vm ```` only when
-//!   RBPF_VM_KERNEL is set (kernels that allow fentry and kprobes), ```` ```console host ````
+//!   RBPF_VM_KERNEL is set and not empty (kernels that allow fentry and kprobes), ```` ```console host ````
 //!   only when it is not;
 //! - `$ ` starts a command (a trailing `\` continues it on the next line); the lines after it
 //!   are its expected output, stdout and stderr together; `[exit N]` as the last line means
-//!   it must exit with N (otherwise 0);
+//!   it must exit with N (otherwise 0); the exit status is compared on its own, so no `...`
+//!   can swallow it;
 //! - `...` alone on a line skips any number of lines; ` ...` at the end of a line skips the
-//!   rest of that line; `<word>` matches one run of non-blank characters (ids, fds, times);
+//!   rest of that line; `<word>` matches one run of non-blank characters (ids, fds, times),
+//!   except `<positive>`, which matches only a decimal number above zero (a counter that
+//!   must have moved);
 //! - an HTML comment `<!-- doctest ... -->` names the lab (`lab: NS_A NS_B DEV_A DEV_B`,
 //!   the names the lesson uses for `rbpf_tests::lab::Lab`'s namespaces and veth ends) and
 //!   other names to make unique (`unique: NAME ...`: namespaces, devices, bpffs paths).
@@ -32,6 +35,8 @@ struct Command {
     line: usize,
     text: String,
     expected: Vec<String>,
+    /// The exit status it must give: N of a last line `[exit N]`, otherwise 0.
+    exit: i32,
 }
 
 #[derive(Debug)]
@@ -125,6 +130,7 @@ fn parse(text: &str) -> Result<Lesson, String> {
                     line,
                     text,
                     expected: Vec::new(),
+                    exit: 0,
                 });
             } else {
                 match block.commands.last_mut() {
@@ -143,10 +149,21 @@ fn parse(text: &str) -> Result<Lesson, String> {
         if i >= lines.len() {
             return Err(format!("line {}: console block never closed", block.line));
         }
-        // Blank lines at the end of a command's output are layout, not output.
+        // Blank lines at the end of a command's output are layout, not output; a last
+        // `[exit N]` is the status, compared apart from the output.
         for c in &mut block.commands {
             while c.expected.last().is_some_and(|l| l.is_empty()) {
                 c.expected.pop();
+            }
+            if let Some(n) = c.expected.last().and_then(|l| exit_line(l)) {
+                c.exit = n;
+                c.expected.pop();
+            }
+            if c.expected.iter().any(|l| exit_line(l).is_some()) {
+                return Err(format!(
+                    "line {}: `[exit N]` must be the last line of a command's output",
+                    c.line
+                ));
             }
         }
         lesson.blocks.push(block);
@@ -155,14 +172,29 @@ fn parse(text: &str) -> Result<Lesson, String> {
     Ok(lesson)
 }
 
-/// Does `line` match `pattern` (placeholders `<word>`, a trailing ` ...`)?
+/// N of an `[exit N]` line.
+fn exit_line(l: &str) -> Option<i32> {
+    l.strip_prefix("[exit ")?.strip_suffix(']')?.parse().ok()
+}
+
+/// One piece of an expected line.
+enum Part<'a> {
+    /// Text that must be there as it is.
+    Lit(&'a str),
+    /// `<word>`: one run of non-blank characters.
+    Word,
+    /// `<positive>`: a decimal number above zero (a counter that must have moved).
+    Positive,
+}
+
+/// Does `line` match `pattern` (placeholders `<word>` and `<positive>`, a trailing ` ...`)?
 fn line_matches(pattern: &str, line: &str) -> bool {
     let (pattern, rest_ok) = match pattern.strip_suffix(" ...") {
         Some(p) => (p, true),
         None => (pattern, false),
     };
     // Split into literal pieces and placeholders.
-    let mut parts: Vec<Option<&str>> = Vec::new();
+    let mut parts: Vec<Part> = Vec::new();
     let mut p = pattern;
     while let Some(start) = p.find('<') {
         let end = p[start..].find('>').map(|e| start + e);
@@ -173,29 +205,46 @@ fn line_matches(pattern: &str, line: &str) -> bool {
                     && w.chars()
                         .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') =>
             {
-                parts.push(Some(&p[..start]));
-                parts.push(None);
+                parts.push(Part::Lit(&p[..start]));
+                parts.push(if w == "positive" {
+                    Part::Positive
+                } else {
+                    Part::Word
+                });
                 p = &p[e + 1..];
             }
             _ => {
-                parts.push(Some(&p[..=start]));
+                parts.push(Part::Lit(&p[..=start]));
                 p = &p[start + 1..];
             }
         }
     }
-    parts.push(Some(p));
-    fn go(parts: &[Option<&str>], s: &str, rest_ok: bool) -> bool {
+    parts.push(Part::Lit(p));
+    fn go(parts: &[Part], s: &str, rest_ok: bool) -> bool {
         match parts.split_first() {
             None => rest_ok || s.is_empty(),
-            Some((Some(lit), more)) => s.strip_prefix(lit).is_some_and(|r| go(more, r, rest_ok)),
-            Some((None, more)) => {
+            Some((Part::Lit(lit), more)) => {
+                s.strip_prefix(lit).is_some_and(|r| go(more, r, rest_ok))
+            }
+            Some((Part::Word, more)) => {
                 // One or more non-blank characters.
                 let max = s.find(char::is_whitespace).unwrap_or(s.len());
                 (1..=max).any(|n| s.is_char_boundary(n) && go(more, &s[n..], rest_ok))
             }
+            Some((Part::Positive, more)) => {
+                // The longest run of digits only: `12` is never taken as `1` then `2`.
+                let n = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+                n > 0 && s[..n].bytes().any(|b| b != b'0') && go(more, &s[n..], rest_ok)
+            }
         }
     }
     go(&parts, line, rest_ok)
+}
+
+/// Did command `c` print what it should and exit as it should? Two separate checks: no
+/// `...` in the output can stand for the exit status.
+fn command_ok(c: &Command, output: &[String], status: Option<i32>) -> bool {
+    output_matches(&c.expected, output) && status == Some(c.exit)
 }
 
 /// Does the whole output match the expected lines (with `...` skipping lines)?
@@ -313,7 +362,9 @@ impl Drop for Names {
     }
 }
 
-fn run_command(cmd: &str) -> Vec<String> {
+/// What a command printed (stdout and stderr, in order) and its exit status (None: killed
+/// by a signal).
+fn run_command(cmd: &str) -> (Vec<String>, Option<i32>) {
     let path = format!(
         "{}:{}",
         root().join("target/debug").display(),
@@ -331,12 +382,7 @@ fn run_command(cmd: &str) -> Vec<String> {
     while lines.last().is_some_and(|l| l.is_empty()) {
         lines.pop();
     }
-    match out.status.code() {
-        Some(0) => {}
-        Some(n) => lines.push(format!("[exit {n}]")),
-        None => lines.push("[killed by a signal]".into()),
-    }
-    lines
+    (lines, out.status.code())
 }
 
 /// Run every command of `file` (relative to the repository root) that belongs here.
@@ -344,7 +390,7 @@ fn run_lesson(file: &str, must_have_commands: bool) {
     let path = root().join(file);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{file}: {e}"));
     let lesson = parse(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
-    let in_vm = std::env::var_os("RBPF_VM_KERNEL").is_some();
+    let in_vm = rbpf_tests::vm::in_vm();
     let runnable: Vec<&Block> = lesson
         .blocks
         .iter()
@@ -373,17 +419,21 @@ fn run_lesson(file: &str, must_have_commands: bool) {
     let names = Names::new(&lesson);
     for b in runnable {
         for c in &b.commands {
-            let actual: Vec<String> = run_command(&names.to_real(&c.text))
-                .iter()
-                .map(|l| names.to_canonical(l))
-                .collect();
+            let (out, status) = run_command(&names.to_real(&c.text));
+            let actual: Vec<String> = out.iter().map(|l| names.to_canonical(l)).collect();
+            let status_text = |s: Option<i32>| match s {
+                Some(n) => format!("[exit {n}]"),
+                None => "[killed by a signal]".into(),
+            };
             assert!(
-                output_matches(&c.expected, &actual),
-                "{file}:{}: `{}`\n--- expected\n{}\n--- got\n{}\n---",
+                command_ok(c, &actual, status),
+                "{file}:{}: `{}`\n--- expected\n{}\n{}\n--- got\n{}\n{}\n---",
                 c.line,
                 c.text,
                 c.expected.join("\n"),
-                actual.join("\n")
+                status_text(Some(c.exit)),
+                actual.join("\n"),
+                status_text(status)
             );
         }
     }
@@ -464,7 +514,11 @@ fn the_format() {
     assert_eq!(l.blocks.len(), 2);
     assert_eq!(l.blocks[0].commands[0].text, "echo a \\\n  b");
     assert_eq!(l.blocks[0].commands[0].expected, ["a b"]);
-    assert_eq!(l.blocks[0].commands[1].expected, ["[exit 1]"]);
+    assert_eq!(l.blocks[0].commands[0].exit, 0);
+    assert!(l.blocks[0].commands[1].expected.is_empty());
+    assert_eq!(l.blocks[0].commands[1].exit, 1);
+    // `[exit N]` anywhere but last is a mistake in the lesson.
+    assert!(parse("```console\n$ x\n[exit 1]\nmore\n```\n").is_err());
     assert_eq!(l.blocks[1].place, Where::Vm);
     assert!(parse("```console\noutput first\n```\n").is_err());
     assert!(parse("```console\n$ x\n").is_err());
@@ -506,6 +560,28 @@ fn the_format() {
     assert!(!output_matches(&s(&["a", "b"]), &s(&["a"])));
     assert!(!output_matches(&s(&["...", "z"]), &s(&["a", "b"])));
 
-    let out = run_command("echo hi; echo err >&2; exit 3");
-    assert_eq!(out, ["hi", "err", "[exit 3]"]);
+    // <positive>: a number above zero, the whole number.
+    assert!(line_matches("  1 => <positive>", "  1 => 3"));
+    assert!(line_matches("  1 => <positive>", "  1 => 120"));
+    assert!(!line_matches("  1 => <positive>", "  1 => 0"));
+    assert!(!line_matches("  1 => <positive>", "  1 => 00"));
+    assert!(!line_matches("  1 => <positive>", "  1 => -3"));
+    assert!(!line_matches("  1 => <positive>", "  1 => x"));
+    assert!(!line_matches("<positive> packets", "12x packets"));
+    assert!(line_matches("<positive> packets ...", "12 packets, 0 lost"));
+
+    // The exit status is apart from the output: a `...` cannot swallow it.
+    let (out, status) = run_command("echo hi; echo err >&2; exit 3");
+    assert_eq!(out, ["hi", "err"]);
+    assert_eq!(status, Some(3));
+    let l = parse("```console\n$ echo hi; false\nhi\n...\n```\n").unwrap();
+    let c = &l.blocks[0].commands[0];
+    assert_eq!(c.exit, 0, "`...` last: it must exit 0");
+    let (out, status) = run_command(&c.text);
+    assert!(
+        !command_ok(c, &out, status),
+        "a trailing `...` swallowed [exit 1]"
+    );
+    let l = parse("```console\n$ echo hi; false\nhi\n[exit 1]\n```\n").unwrap();
+    assert!(command_ok(&l.blocks[0].commands[0], &out, status));
 }

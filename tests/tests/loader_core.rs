@@ -1,6 +1,7 @@
 //! The loader core against the real kernel: every object parses (and agrees with readelf),
 //! loads, and its programs do what their C says when run with BPF_PROG_TEST_RUN.
 
+use loader::attach::{self, Tracing};
 use loader::load::{self, LoadError, LoadOptions, Loaded};
 use loader::obj::Object;
 use rbpf_tests::kernel::{
@@ -111,13 +112,18 @@ fn every_object_parses_and_agrees_with_readelf() {
 #[test]
 fn every_object_loads_and_leaves_nothing_behind() {
     require_priv!();
+    let trampolines = rbpf_tests::vm::trampolines_required();
+    let mut loaded_names = Vec::new();
     for path in all_bpf_objs() {
         let obj = Object::from_file(&path).expect("parse");
+        // trace_tc's programs trace tc_flow_ingress: a loaded copy of it is their target.
+        let mut target = None;
         match obj.name.as_str() {
             // Rejected on purpose; see verifier_rejection_names_reason_and_line.
             "bad_verifier" => continue,
-            // Trampolines: see fentry_is_refused_with_a_clear_message.
-            "trace_kernel" | "trace_tc" | "trace_tc_events" => continue,
+            // This host refuses trampolines: see fentry_and_fexit_count_each_unlink_or_are_refused.
+            "trace_kernel" | "trace_tc" | "trace_tc_events" if !trampolines => continue,
+            "trace_tc" | "trace_tc_events" => target = Some(load_all(&open("tc_flow"))),
             // Maps shared through bpffs outlive the load by design: shared_maps.rs.
             _ if obj
                 .maps
@@ -128,7 +134,22 @@ fn every_object_loads_and_leaves_nothing_behind() {
             }
             _ => {}
         }
-        let loaded = load_all(&obj);
+        let mut opts = LoadOptions::default();
+        if let Some(t) = &target {
+            let tc = &t.programs[0];
+            assert_eq!(tc.name, "tc_flow_ingress");
+            let tracing = obj
+                .programs
+                .iter()
+                .filter(|p| p.section.starts_with("fentry/") || p.section.starts_with("fexit/"));
+            for p in tracing {
+                let fd = tc.fd.try_clone().expect("dup");
+                opts.targets
+                    .insert(p.name.clone(), load::TargetProg::Fd(fd));
+            }
+        }
+        let loaded = load::load(&obj, &opts).unwrap_or_else(|e| panic!("{}: {e}", obj.name));
+        loaded_names.push(obj.name.clone());
         assert_eq!(loaded.programs.len(), obj.programs.len(), "{}", obj.name);
         for p in &loaded.programs {
             assert!(p.id > 0, "{}: {} has no id", obj.name, p.name);
@@ -144,7 +165,27 @@ fn every_object_loads_and_leaves_nothing_behind() {
             assert_eq!(m.id, info.id, "{}: map {} id", obj.name, m.def.name);
         }
         drop_and_check(loaded);
+        // opts holds copies of the target's fd: it goes first.
+        drop(opts);
+        if let Some(t) = target {
+            drop_and_check(t);
+        }
     }
+    // In a guest whose kernel has trampolines, the fentry/fexit objects load too.
+    let traced = loaded_names
+        .iter()
+        .filter(|n| n.starts_with("trace_"))
+        .count();
+    let objects = all_bpf_objs()
+        .iter()
+        .filter(|p| p.to_string_lossy().contains("/trace_"))
+        .count();
+    assert!(objects >= 3, "trace_kernel, trace_tc, trace_tc_events");
+    assert_eq!(
+        traced,
+        if trampolines { objects } else { 0 },
+        "{loaded_names:?}"
+    );
 }
 
 #[test]
@@ -229,9 +270,14 @@ fn globals_follow_the_c() {
     assert_eq!(u64_at(&bss, 16), 2, "bss_matches");
     assert_eq!(u64_at(&data, 0), 106, "data_counter = 100 + 2 * cfg_step");
     assert_eq!(&data[8..15], b"globals");
-    // .rodata is frozen: user space cannot change it after load.
+    // .rodata is frozen: user space cannot change it after load (the kernel says EPERM to
+    // a write into a frozen map), while .data, not frozen, takes the same write.
     let ro = map_fd(&l, ".rodata");
-    assert!(loader::sys::map_update(ro, &0u32.to_ne_bytes(), &value0(ro), 0).is_err());
+    let e = loader::sys::map_update(ro, &0u32.to_ne_bytes(), &value0(ro), 0)
+        .expect_err("a write into the frozen .rodata");
+    assert_eq!(e.errno(), Some(libc::EPERM), "{e}");
+    let rw = map_fd(&l, ".data");
+    loader::sys::map_update(rw, &0u32.to_ne_bytes(), &value0(rw), 0).expect(".data is writable");
     drop_and_check(l);
 
     // Configuration before load: the program obeys the new .rodata.
@@ -330,21 +376,60 @@ fn verifier_rejection_names_reason_and_line() {
     }
 }
 
+/// fentry and fexit through the loader: where the kernel refuses trampolines (this host),
+/// a clear EPERM message naming the program; in the `make test-vm` guests they must load,
+/// attach, count each call of do_unlinkat exactly, and fexit must see what it returned.
 #[test]
-fn fentry_is_refused_with_a_clear_message() {
+fn fentry_and_fexit_count_each_unlink_or_are_refused() {
     require_priv!();
-    if std::env::var("RBPF_VM_KERNEL").is_ok() {
-        return; // In the VM trampolines work; the tracing tests cover them there.
-    }
-    let obj = open("trace_kernel");
+    let mut obj = open("trace_kernel");
+    obj.set_global("target_tgid", &std::process::id().to_le_bytes())
+        .expect("set");
     let opts = LoadOptions {
-        only: Some(vec!["fentry_unlinkat".into()]),
+        only: Some(vec!["fentry_unlinkat".into(), "fexit_unlinkat".into()]),
         ..Default::default()
     };
-    let err = load::load(&obj, &opts).expect_err("this kernel refuses trampolines");
-    let msg = err.to_string();
-    assert!(
-        msg.contains("fentry_unlinkat") && msg.contains("trampoline"),
-        "{msg}"
+    let l = match load::load(&obj, &opts) {
+        Ok(l) => l,
+        Err(LoadError::Prog { prog, source, .. }) if !rbpf_tests::vm::trampolines_required() => {
+            assert_eq!(prog, "fentry_unlinkat");
+            assert_eq!(source.errno(), Some(libc::EPERM), "{source}");
+            let msg = load::load(&obj, &opts).err().map(|e| e.to_string());
+            let msg = msg.unwrap_or_default();
+            assert!(msg.contains("does not allow BPF trampolines"), "{msg}");
+            return;
+        }
+        Err(e) => panic!(
+            "trace_kernel on a kernel with trampolines (RBPF_VM_KERNEL={:?}): {e}",
+            rbpf_tests::vm::kernel()
+        ),
+    };
+    let links: Vec<_> = [
+        ("fentry_unlinkat", Tracing::Fentry),
+        ("fexit_unlinkat", Tracing::Fexit),
+    ]
+    .into_iter()
+    .map(|(name, kind)| {
+        attach::attach_tracing(prog_fd(&l, name), kind).unwrap_or_else(|e| panic!("{name}: {e}"))
+    })
+    .collect();
+    // Two files deleted, one that was not there: three calls, the last returning -ENOENT.
+    let base = std::env::temp_dir().join(format!("rbpf_core_unlink_{}", std::process::id()));
+    for i in 0..2 {
+        let f = base.with_extension(i.to_string());
+        std::fs::write(&f, b"x").expect("write");
+        std::fs::remove_file(&f).expect("unlink");
+    }
+    assert!(std::fs::remove_file(base.with_extension("missing")).is_err());
+    drop(links);
+    let counts = map_fd(&l, "unlink_counts");
+    let got: Vec<u64> = (0..4).map(|k| array_u64(counts, k)).collect();
+    assert_eq!(got, [3, 3, 0, 0], "fentry, fexit, kprobe, kretprobe");
+    let ret = i64::from_ne_bytes(value0(map_fd(&l, "unlink_ret"))[..8].try_into().expect("8"));
+    assert_eq!(
+        ret,
+        -i64::from(libc::ENOENT),
+        "fexit saw do_unlinkat's return"
     );
+    drop_and_check(l);
 }

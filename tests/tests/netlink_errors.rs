@@ -385,7 +385,18 @@ fn a_failing_test_leaves_nothing_behind() {
         assert_eq!(h.tc_list(ifindex).unwrap().len(), 1);
         panic!("failing on purpose with a filter and an XDP program attached");
     }));
-    assert!(outcome.is_err(), "the inner test was meant to fail");
+    // It must have failed where it meant to, with everything attached: a panic of an
+    // earlier step would leave nothing behind trivially.
+    let payload = outcome.expect_err("the inner test was meant to fail");
+    let why = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    assert_eq!(
+        why, "failing on purpose with a filter and an XDP program attached",
+        "the inner test failed early"
+    );
     let (names, ids, dirs) = seen
         .lock()
         .unwrap()

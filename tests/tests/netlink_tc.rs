@@ -343,8 +343,15 @@ fn tc_replace_while_traffic_flows_loses_no_packet() {
             }
             n
         });
-        // Swap once the first program has seen traffic.
+        // Swap once the first program has seen traffic (the sender sends 20 000 at most:
+        // 200 of them are seen in well under a second, even in the guests).
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
         while objs.counters("counts", 24)[INGRESS + UDP] < 200 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the first program saw {} datagrams in 30 s",
+                objs.counters("counts", 24)[INGRESS + UDP]
+            );
             std::thread::sleep(Duration::from_millis(5));
         }
         let flags = TcAttachFlags { replace: true };

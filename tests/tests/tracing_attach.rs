@@ -10,7 +10,8 @@ use loader::section::{attach_type, prog_type};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::time::Duration;
-use tracing_support::progs::{decode, pid_reporter, syscall_reporter, syscall_reporter_as};
+use tracing_support::progs::syscall_reporter_as;
+use tracing_support::progs::{arg_reporter, decode, pid_reporter, syscall_reporter};
 use tracing_support::progs::{Filter, Sink};
 use tracing_support::*;
 
@@ -67,11 +68,11 @@ fn raw_tracepoint_link_shows_in_bpftool_pins_and_detaches() {
         .expect("a raw tracepoint attachment is a bpf link");
     assert!(link.what().contains("sys_enter"), "{}", link.what());
 
-    let shown = rbpf_tests::run("bpftool", &["link", "show", "id", &id.to_string()]);
-    assert!(
-        shown.contains("raw_tracepoint") && shown.contains("sys_enter"),
-        "bpftool link show: {shown}"
-    );
+    let shown = bpftool_link(id);
+    assert_eq!(shown["id"], id, "{shown}");
+    assert_eq!(shown["prog_id"], tracing_support::prog_id(&prog), "{shown}");
+    assert_eq!(shown["type"], "raw_tracepoint", "{shown}");
+    assert_eq!(shown["tp_name"], "sys_enter", "{shown}");
     for _ in 0..25 {
         getppid_syscall();
     }
@@ -103,6 +104,12 @@ fn raw_tracepoint_link_shows_in_bpftool_pins_and_detaches() {
         getppid_syscall();
     }
     assert_eq!(count_nr(&rb.drain(16), NR_GETPPID), 0, "detached");
+}
+
+/// `bpftool -j link show id ID`: the kernel's view of one link, parsed.
+fn bpftool_link(id: u32) -> serde_json::Value {
+    let out = rbpf_tests::run("bpftool", &["-j", "link", "show", "id", &id.to_string()]);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("bpftool link show: {e}: {out}"))
 }
 
 /// Try `f` every 10 ms for up to 2 s, until it says yes.
@@ -142,8 +149,10 @@ fn tracepoint_reports_each_getppid_of_this_thread_and_stops_on_drop() {
     let link = attach::attach_tracepoint(prog.as_fd(), "syscalls", "sys_enter_getppid").unwrap();
     let id = link.id().expect("this kernel has perf links");
     assert!(link.perf_fd().is_some());
-    let shown = rbpf_tests::run("bpftool", &["link", "show", "id", &id.to_string()]);
-    assert!(shown.contains("perf_event"), "bpftool link show: {shown}");
+    let shown = bpftool_link(id);
+    assert_eq!(shown["id"], id, "{shown}");
+    assert_eq!(shown["prog_id"], tracing_support::prog_id(&prog), "{shown}");
+    assert_eq!(shown["type"], "perf_event", "{shown}");
 
     for _ in 0..200 {
         getppid_syscall();
@@ -220,128 +229,122 @@ fn tp_btf_on_sys_enter_reports_each_getppid() {
     assert_eq!(count_nr(&rb.drain(16), NR_GETPPID), 40);
 }
 
-#[test]
-fn fentry_and_fexit_give_the_clear_trampoline_message_or_work() {
-    rbpf_tests::require_priv!();
-    let btf_id = bpftool_vmlinux_id("FUNC", "do_unlinkat");
-    let counts = map(BPF_MAP_TYPE_ARRAY, 4, 8, 2, "t_counts");
-    // Counts calls in slot 1: the smallest program the kernel would trampoline into.
-    let mut a = tracing_support::asm::Asm::new();
-    {
-        use tracing_support::asm::*;
-        a.st_dw(R10, -8, 1)
-            .ld_map(R1, &counts)
-            .mov(R2, R10)
-            .add_imm(R2, -8)
-            .call(MAP_LOOKUP_ELEM)
-            .jeq_imm(R0, 0, 2)
-            .mov_imm(R1, 1)
-            .atomic_add_dw(R0, 0, R1)
-            .mov_imm(R0, 0)
-            .exit();
-    }
-    let words = a.words();
-    for (kind, at) in [
-        (Tracing::Fentry, attach_type::TRACE_FENTRY),
-        (Tracing::Fexit, attach_type::TRACE_FEXIT),
-    ] {
-        let load = loader::sys::prog_load(
-            &loader::sys::ProgLoad {
-                prog_type: prog_type::TRACING,
-                expected_attach_type: at,
-                attach_btf_id: btf_id,
-                name: "t_unlinkat".into(),
-                insns: &words,
-                license: "GPL",
-                ..Default::default()
-            },
-            None,
-        );
-        // This kernel refuses at load; others refuse at attach; the message is the same.
-        let res = load
-            .map_err(|e| attach::tracing_load_error("t_unlinkat", kind, e))
-            .and_then(|prog| attach::attach_tracing(prog.as_fd(), kind).map(|l| (prog, l)));
-        match res {
-            Err(e @ AttachError::TrampolineRefused { .. }) => {
-                let msg = e.to_string();
-                let name = format!("{kind:?}").to_lowercase();
-                assert!(
-                    msg.starts_with(&format!(
-                        "this kernel refuses BPF trampolines (fentry/fexit): EPERM; \
-                         cannot attach prog 't_unlinkat' ({name})"
-                    )),
-                    "{msg}"
-                );
-            }
-            Err(e) => panic!("{kind:?}: unexpected error {e}"),
-            // A kernel with trampolines (the QEMU VMs): it must really fire.
-            Ok((_prog, link)) => {
-                let f = std::env::temp_dir().join(format!("rbpf_fentry_{}", std::process::id()));
-                let before = array_u64(&counts, 1);
-                std::fs::write(&f, b"x").unwrap();
-                std::fs::remove_file(&f).unwrap();
-                drop(link);
-                assert!(array_u64(&counts, 1) > before, "{kind:?} did not fire");
-            }
+/// Load `kind` (fentry or fexit) as an [`arg_reporter`] and attach it. Where the kernel
+/// refuses trampolines and this is allowed (the host, not a guest of `make test-vm`), check
+/// the message and return None; any other failure fails the test.
+fn trampoline_reporter(
+    kind: Tracing,
+    btf_id: u32,
+    target: Option<std::os::fd::RawFd>,
+    arg: i16,
+    rb: &Rb,
+) -> Option<(OwnedFd, attach::Link)> {
+    let at = match kind {
+        Tracing::Fentry => attach_type::TRACE_FENTRY,
+        _ => attach_type::TRACE_FEXIT,
+    };
+    let res = arg_reporter(
+        at,
+        btf_id,
+        target,
+        gettid(),
+        arg,
+        Sink::Ringbuf(&rb.map),
+        &rb.counts,
+    )
+    .map_err(|e| attach::tracing_load_error("t_arg_report", kind, e))
+    .and_then(|prog| attach::attach_tracing(prog.as_fd(), kind).map(|l| (prog, l)));
+    let required = rbpf_tests::vm::trampolines_required();
+    match res {
+        Ok(pl) => Some(pl),
+        Err(e @ AttachError::TrampolineRefused { .. }) if !required => {
+            let name = format!("{kind:?}").to_lowercase();
+            let msg = e.to_string();
+            assert!(
+                msg.starts_with(&format!(
+                    "this kernel refuses BPF trampolines (fentry/fexit): EPERM; \
+                     cannot attach prog 't_arg_report' ({name})"
+                )),
+                "{msg}"
+            );
+            eprintln!("{kind:?}: refused by this kernel, as expected outside the VM: {msg}");
+            None
         }
+        Err(e) if required => panic!(
+            "{kind:?}: RBPF_VM_KERNEL={:?} allows trampolines, yet: {e}",
+            rbpf_tests::vm::kernel()
+        ),
+        Err(e) => panic!("{kind:?}: unexpected error {e}"),
+    }
+}
+
+/// The first word of this thread's records, as the i32 the traced function had.
+fn words_of_mine(recs: &[(u64, u64)]) -> Vec<i32> {
+    recs.iter()
+        .filter(|(_, who)| *who == me())
+        .map(|(w, _)| *w as u32 as i32)
+        .collect()
+}
+
+#[test]
+fn fentry_and_fexit_on_do_unlinkat_see_each_call_and_its_return() {
+    rbpf_tests::require_priv!();
+    // int do_unlinkat(int dfd, struct filename *name): fentry reports dfd (word 0), fexit
+    // the return value (word 2, after the two arguments).
+    let btf_id = bpftool_vmlinux_id("FUNC", "do_unlinkat");
+    for (kind, arg) in [(Tracing::Fentry, 0), (Tracing::Fexit, 2)] {
+        let mut rb = Rb::new();
+        let Some((_prog, link)) = trampoline_reporter(kind, btf_id, None, arg, &rb) else {
+            continue;
+        };
+        // unlink(2) of two files that exist and of one that does not: three calls of
+        // do_unlinkat(AT_FDCWD, ...), returning 0, 0 and -ENOENT.
+        let base = std::env::temp_dir().join(format!("rbpf_fentry_{}_{arg}", std::process::id()));
+        let files: Vec<_> = (0..2).map(|i| base.with_extension(i.to_string())).collect();
+        for f in &files {
+            std::fs::write(f, b"x").unwrap();
+        }
+        for f in &files {
+            std::fs::remove_file(f).unwrap();
+        }
+        let missing = std::fs::remove_file(base.with_extension("missing")).unwrap_err();
+        assert_eq!(missing.raw_os_error(), Some(libc::ENOENT));
+        drop(link);
+        let recs = rb.drain(16);
+        let want = match kind {
+            Tracing::Fentry => vec![libc::AT_FDCWD; 3],
+            _ => vec![0, 0, -libc::ENOENT],
+        };
+        assert_eq!(words_of_mine(&recs), want, "{kind:?}: {recs:?}");
+        assert_eq!(recs.len(), 3, "{kind:?}: only this thread's calls");
+        assert_eq!(array_u64(&rb.counts, 1), 3, "{kind:?}: sends counted");
+        assert_eq!(array_u64(&rb.counts, 0), 0, "{kind:?}: no send failed");
     }
 }
 
 #[test]
-fn fentry_on_a_bpf_program_gives_the_clear_message_or_works() {
+fn fentry_and_fexit_on_a_bpf_program_see_each_run_and_its_return() {
     rbpf_tests::require_priv!();
     let obj = tracing_support::bpftool::Loaded::new(&rbpf_tests::bpf_obj("tc_flow"));
     let target = obj.prog("tc_flow_ingress");
     let btf_id = attach::prog_func_btf_id(target.as_fd(), "tc_flow_ingress").unwrap();
-    let counts = map(BPF_MAP_TYPE_ARRAY, 4, 8, 2, "t_counts");
-    let mut a = tracing_support::asm::Asm::new();
-    {
-        use tracing_support::asm::*;
-        a.st_dw(R10, -8, 1)
-            .ld_map(R1, &counts)
-            .mov(R2, R10)
-            .add_imm(R2, -8)
-            .call(MAP_LOOKUP_ELEM)
-            .jeq_imm(R0, 0, 2)
-            .mov_imm(R1, 1)
-            .atomic_add_dw(R0, 0, R1)
-            .mov_imm(R0, 0)
-            .exit();
-    }
-    let words = a.words();
-    let load = loader::sys::prog_load(
-        &loader::sys::ProgLoad {
-            prog_type: prog_type::TRACING,
-            expected_attach_type: attach_type::TRACE_FENTRY,
-            attach_btf_id: btf_id,
-            attach_prog_fd: Some(std::os::fd::AsRawFd::as_raw_fd(&target)),
-            name: "t_fentry_tc".into(),
-            insns: &words,
-            license: "GPL",
-            ..Default::default()
-        },
-        None,
-    );
-    let res = load
-        .map_err(|e| attach::tracing_load_error("t_fentry_tc", Tracing::Fentry, e))
-        .and_then(|p| attach::attach_tracing(p.as_fd(), Tracing::Fentry).map(|l| (p, l)));
-    match res {
-        Err(e @ AttachError::TrampolineRefused { .. }) => {
-            assert!(
-                e.to_string().starts_with(
-                    "this kernel refuses BPF trampolines (fentry/fexit): EPERM; \
-                     cannot attach prog 't_fentry_tc' (fentry)"
-                ),
-                "{e}"
-            );
-        }
-        Err(e) => panic!("unexpected error {e}"),
-        // With trampolines: running the target runs the fentry program once per run.
-        Ok((_prog, link)) => {
-            let frame = [0u8; 64];
-            loader::sys::prog_test_run(target.as_fd(), &frame, &[], 3).unwrap();
-            drop(link);
-            assert_eq!(array_u64(&counts, 1), 3);
+    // int tc_flow_ingress(struct __sk_buff *skb): fentry reports the context pointer (word
+    // 0), fexit the return value (word 1).
+    for (kind, arg) in [(Tracing::Fentry, 0), (Tracing::Fexit, 1)] {
+        let mut rb = Rb::new();
+        let target_fd = Some(std::os::fd::AsRawFd::as_raw_fd(&target));
+        let Some((_prog, link)) = trampoline_reporter(kind, btf_id, target_fd, arg, &rb) else {
+            continue;
+        };
+        // Three runs of the target on this thread: three calls through the trampoline.
+        let run = loader::sys::prog_test_run(target.as_fd(), &[0u8; 64], &[], 3).unwrap();
+        drop(link);
+        let words = words_of_mine(&rb.drain(16));
+        assert_eq!(words.len(), 3, "{kind:?}: one record per run: {words:?}");
+        assert_eq!(array_u64(&rb.counts, 1), 3, "{kind:?}: sends counted");
+        match kind {
+            Tracing::Fentry => assert!(words.iter().all(|&w| w != 0), "{words:?}"),
+            _ => assert_eq!(words, vec![run.retval as i32; 3], "fexit saw the return"),
         }
     }
 }

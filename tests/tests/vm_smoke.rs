@@ -17,13 +17,11 @@ const XDP_PASS: i32 = 2;
 
 /// The kernel release the VM runner booted, or None (after one line) outside the VM.
 fn vm_kernel(test: &str) -> Option<String> {
-    match std::env::var("RBPF_VM_KERNEL") {
-        Ok(v) if !v.is_empty() => Some(v),
-        _ => {
-            println!("{test}: only runs in the VM (`make test-vm` sets RBPF_VM_KERNEL)");
-            None
-        }
+    let k = rbpf_tests::vm::kernel();
+    if k.is_none() {
+        println!("{test}: only runs in the VM (`make test-vm` sets RBPF_VM_KERNEL)");
     }
+    k
 }
 
 #[test]

@@ -148,6 +148,73 @@ fn injected(cmd: Cmd) -> Option<i32> {
     hit
 }
 
+/// What one `BPF_PROG_LOAD` carried to the kernel, read from its attribute block just
+/// before the call (see [`watch_prog_loads`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentProgLoad {
+    /// `prog_name`, as the kernel gets it (at most 15 characters).
+    pub name: String,
+    /// The instructions (`insns`, `insn_cnt` of them).
+    pub insns: Vec<u64>,
+    /// `prog_btf_fd` (0: none).
+    pub prog_btf_fd: u32,
+    /// `core_relo_cnt`: CO-RE records handed to the kernel to resolve.
+    pub core_relo_cnt: u32,
+    /// `core_relo_rec_size` (16, or 0 without records).
+    pub core_relo_rec_size: u32,
+    /// The `struct bpf_core_relo` records themselves (`core_relos`).
+    pub core_relos: Vec<u8>,
+}
+
+thread_local! {
+    static WATCHED: std::cell::RefCell<Option<Vec<SentProgLoad>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Run `f` and return, with its result, every `BPF_PROG_LOAD` this thread issued meanwhile,
+/// as the attribute block gave it to the kernel (a load that failed, or whose failure was
+/// injected, included). A test seam next to [`inject_failure`]: it shows what was *sent*
+/// (are CO-RE records left to the kernel, or resolved here?), not what the loader says.
+pub fn watch_prog_loads<R>(f: impl FnOnce() -> R) -> (R, Vec<SentProgLoad>) {
+    /// Puts back the watch of an enclosing call, also when `f` panics.
+    struct Restore(Option<Vec<SentProgLoad>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let outer = self.0.take();
+            WATCHED.with(|w| *w.borrow_mut() = outer);
+        }
+    }
+    let outer = WATCHED.with(|w| w.borrow_mut().replace(Vec::new()));
+    let restore = Restore(outer);
+    let r = f();
+    let seen = WATCHED.with(|w| w.borrow_mut().take()).unwrap_or_default();
+    drop(restore);
+    (r, seen)
+}
+
+/// Note what `attr` (built from `p`) hands the kernel, when a watch is on.
+fn note_prog_load(p: &ProgLoad, attr: &ProgLoadAttr) {
+    WATCHED.with(|w| {
+        if let Some(v) = w.borrow_mut().as_mut() {
+            let relo_bytes = (attr.core_relo_cnt as usize) * (attr.core_relo_rec_size as usize);
+            v.push(SentProgLoad {
+                name: String::from_utf8_lossy(&attr.prog_name)
+                    .trim_end_matches('\0')
+                    .to_string(),
+                insns: p.insns[..(attr.insn_cnt as usize).min(p.insns.len())].to_vec(),
+                prog_btf_fd: attr.prog_btf_fd,
+                core_relo_cnt: attr.core_relo_cnt,
+                core_relo_rec_size: attr.core_relo_rec_size,
+                core_relos: if attr.core_relos == 0 {
+                    Vec::new()
+                } else {
+                    p.core_relos[..relo_bytes.min(p.core_relos.len())].to_vec()
+                },
+            });
+        }
+    });
+}
+
 /// Count of bpf(2) calls made by this process, by command (for --explain and benchmarks).
 pub static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
@@ -508,6 +575,7 @@ pub fn prog_load(p: &ProgLoad, log: Option<(&mut Vec<u8>, u32)>) -> Result<Owned
         attr.log_size = buf.len() as u32;
         attr.log_buf = buf.as_mut_ptr() as u64;
     }
+    note_prog_load(p, &attr);
     bpf(Cmd::BPF_PROG_LOAD, &mut attr, &|| {
         format!("prog '{}'", p.name)
     })

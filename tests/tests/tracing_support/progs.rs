@@ -153,3 +153,43 @@ pub fn decode(rec: &[u8], size: usize) -> (u64, u64, bool) {
     let intact = (2..size / 8).all(|i| word(i) == i as u64);
     (word(0), word(1), intact)
 }
+
+/// A fentry/fexit program (`attach_type` TRACE_FENTRY or TRACE_FEXIT, on BTF id `btf_id`,
+/// of the kernel or, with `target`, of that loaded program) that, for thread `tid` only,
+/// sends {argument word `arg` of its context, pid_tgid} (16 bytes) to `sink` and counts
+/// sends in `counts`. A fexit program's context holds the arguments, then the return
+/// value: `arg` = the argument count reads what the function returned. The kernel's
+/// answer is returned as it is (this host refuses trampolines).
+pub fn arg_reporter(
+    attach_type: u32,
+    btf_id: u32,
+    target: Option<std::os::fd::RawFd>,
+    tid: u32,
+    arg: i16,
+    sink: Sink,
+    counts: &OwnedFd,
+) -> Result<OwnedFd, loader::sys::SysError> {
+    let body = send_and_count(&sink, 16, counts);
+    let mut a = Asm::new();
+    a.mov(R6, R1)
+        .call(GET_CURRENT_PID_TGID)
+        .mov(R7, R0)
+        .jne32_imm(R0, tid as i32, (body.len() + 1) as i16)
+        .ldx_dw(R8, R6, 8 * arg)
+        .extend(&body);
+    finish(&mut a);
+    let words = a.words();
+    loader::sys::prog_load(
+        &loader::sys::ProgLoad {
+            prog_type: prog_type::TRACING,
+            expected_attach_type: attach_type,
+            attach_btf_id: btf_id,
+            attach_prog_fd: target,
+            name: "t_arg_report".into(),
+            insns: &words,
+            license: "GPL",
+            ..Default::default()
+        },
+        None,
+    )
+}
