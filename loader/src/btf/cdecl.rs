@@ -53,6 +53,13 @@ impl Btf {
                     self.packed_attr(id, budget)
                 )
             }
+            // An enum without values is a forward declaration (C has no empty enums).
+            Kind::Enum { values, .. } if !name.is_empty() && values.is_empty() => {
+                format!("enum {name};")
+            }
+            Kind::Enum64 { values, .. } if !name.is_empty() && values.is_empty() => {
+                format!("enum {name};")
+            }
             Kind::Enum { .. } | Kind::Enum64 { .. } if !name.is_empty() => {
                 format!(
                     "enum {name} {{\n{}}}{};",

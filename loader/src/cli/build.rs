@@ -45,8 +45,12 @@ fn multiarch_include() -> Option<PathBuf> {
     dir.join("asm/types.h").exists().then_some(dir)
 }
 
+/// The generation of `gen vmlinux-h`'s output that a cached header must come from: raise
+/// it whenever the header changes (2: an enum without values is a forward declaration).
+const HEADER_FORMAT: u32 = 2;
+
 /// A directory with a vmlinux.h: one of the program's own, else one generated for this
-/// kernel and kept under ~/.cache/rbpf-load/RELEASE/.
+/// kernel and kept under ~/.cache/rbpf-load/RELEASE-hFORMAT/.
 fn vmlinux_dir(a: &BuildArgs) -> CliResult<PathBuf> {
     let src_dir = match a.source.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -60,6 +64,8 @@ fn vmlinux_dir(a: &BuildArgs) -> CliResult<PathBuf> {
     let release = nix::sys::utsname::uname()
         .map(|u| u.release().to_string_lossy().into_owned())
         .unwrap_or_else(|_| "unknown".into());
+    // A header written by an older generator is not reused.
+    let release = format!("{release}-h{HEADER_FORMAT}");
     let cache =
         std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/rbpf-load").join(&release));
     // A read-only home (a container, a VM sharing the host's root): a private temporary
