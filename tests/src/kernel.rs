@@ -200,3 +200,16 @@ pub fn check_core_task(l: &loader::load::Loaded) {
     let end = got.iter().position(|&c| c == 0).unwrap_or(16);
     assert_eq!(String::from_utf8_lossy(&got[..end]), comm.trim_end());
 }
+
+/// Does the running kernel have tcx (Linux 6.6+)? The host's 6.18 and the 6.12 guest do,
+/// the 6.1 guest does not: there tcx tests check the refusal and the fallback instead.
+pub fn has_tcx() -> bool {
+    let Ok(u) = nix::sys::utsname::uname() else {
+        return false;
+    };
+    let release = u.release().to_string_lossy().into_owned();
+    let mut v = release
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse::<u32>().ok());
+    (v.next().unwrap_or(0), v.next().unwrap_or(0)) >= (6, 6)
+}

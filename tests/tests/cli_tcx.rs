@@ -6,7 +6,7 @@
 
 use loader::sys;
 use rbpf_tests::cli::{bin_path, fails, ok};
-use rbpf_tests::kernel::{array_u64, wait_prog_gone};
+use rbpf_tests::kernel::{array_u64, has_tcx, wait_prog_gone};
 use rbpf_tests::lab::{has_clsact, pins_of, Lab};
 use rbpf_tests::{bpf_obj, require_priv, run};
 use std::os::fd::AsFd;
@@ -14,15 +14,6 @@ use std::path::Path;
 
 fn obj(name: &str) -> String {
     bpf_obj(name).display().to_string()
-}
-
-fn has_tcx() -> bool {
-    let r = nix::sys::utsname::uname().expect("uname");
-    let release = r.release().to_string_lossy().into_owned();
-    let mut v = release
-        .split(|c: char| !c.is_ascii_digit())
-        .filter_map(|n| n.parse::<u32>().ok());
-    (v.next().unwrap_or(0), v.next().unwrap_or(0)) >= (6, 6)
 }
 
 /// (prog id, link id) of the tcx rows `show -j` lists for a device, in order.

@@ -22,7 +22,7 @@ fn rounds() -> usize {
 }
 
 fn in_vm() -> bool {
-    std::env::var("RBPF_VM_KERNEL").is_ok_and(|k| !k.is_empty())
+    rbpf_tests::vm::in_vm()
 }
 
 fn obj(name: &str) -> String {

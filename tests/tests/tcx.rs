@@ -7,7 +7,7 @@ use loader::attach::{attach_tcx, attach_xdp_link, tcx_chain, TcxDirection};
 use loader::load::{self, LoadOptions, Loaded};
 use loader::obj::Object;
 use loader::sys::links::Anchor;
-use rbpf_tests::kernel::{array_u64, map_fd, prog_fd};
+use rbpf_tests::kernel::{array_u64, has_tcx, map_fd, prog_fd};
 use rbpf_tests::lab::Lab;
 use rbpf_tests::{bpf_obj, require_priv, run};
 
@@ -42,17 +42,6 @@ fn chain_of(ns: &str, idx: u32) -> loader::sys::links::Chain {
 
 fn prog_id(l: &Loaded, name: &str) -> u32 {
     l.program(name).expect("program").id
-}
-
-/// Does this kernel have tcx (Linux 6.6+)? The 6.1 VM has not: there the first test checks
-/// the refusal and the others have nothing to check.
-fn has_tcx() -> bool {
-    let r = nix::sys::utsname::uname().expect("uname");
-    let release = r.release().to_string_lossy().into_owned();
-    let mut v = release
-        .split(|c: char| !c.is_ascii_digit())
-        .filter_map(|n| n.parse::<u32>().ok());
-    (v.next().unwrap_or(0), v.next().unwrap_or(0)) >= (6, 6)
 }
 
 #[test]

@@ -10,7 +10,8 @@ use super::attach::{
     attach_tc, attach_xdp, describe, detach_attached, pin_name_of, Attached, Device, Hook,
 };
 use super::util::{
-    apply_sets, apply_share, ensure_bpffs, fill_prog_arrays, load_error, nl_explained, target_prog,
+    apply_sets, attach_load_options, ensure_bpffs, fill_prog_arrays, load_error, nl_explained,
+    target_prog,
 };
 use super::{pins, trace, CliError, CliResult};
 use crate::attach::Link;
@@ -244,17 +245,8 @@ fn xdp_mode(a: &AttachArgs) -> XdpMode {
 }
 
 fn load_options(a: &AttachArgs, plans: &[Plan]) -> CliResult<LoadOptions> {
-    let mut opts = LoadOptions {
-        only: Some(plans.iter().map(|p| p.prog.name.clone()).collect()),
-        log_level: u32::from(a.verbose.clamp(1, 2)),
-        success_log_level: u32::from(a.verbose.min(2)),
-        core: a.core,
-        explain: a
-            .explain
-            .then(|| Box::new(|s: &str| explain_line!("{s}")) as load::Narrator),
-        ..Default::default()
-    };
-    apply_share(&mut opts, &a.share)?;
+    let mut opts = attach_load_options(a)?;
+    opts.only = Some(plans.iter().map(|p| p.prog.name.clone()).collect());
     if let Some(t) = &a.target {
         for p in plans
             .iter()

@@ -4,11 +4,11 @@
 use super::args::{AttachArgs, Mode};
 use super::pins;
 use super::util::{
-    apply_sets, apply_share, ensure_bpffs, fill_prog_arrays, load_error, nl, nl_explained,
+    apply_sets, attach_load_options, ensure_bpffs, fill_prog_arrays, load_error, nl, nl_explained,
     target_prog,
 };
 use super::{CliError, CliResult};
-use crate::load::{self, LoadOptions, Loaded, LoadedProgram};
+use crate::load::{self, Loaded, LoadedProgram};
 use crate::obj::Object;
 use crate::section::{self, AttachKind, SectionDef, TcDirection};
 use netlink::{ClsactState, Handle, TcAttachFlags, TcHook, XdpFlags, XdpMode};
@@ -119,17 +119,8 @@ pub fn run(a: &AttachArgs, netns: Option<&str>) -> CliResult {
     let (def, why) =
         load::program_def(&prog, hook_hint(a)).map_err(|e| CliError::new(e.to_string()))?;
     super::flags::check(a, &obj, &prog, &def)?;
-    let mut opts = LoadOptions {
-        type_hint: hook_hint(a),
-        log_level: u32::from(a.verbose.clamp(1, 2)),
-        success_log_level: u32::from(a.verbose.min(2)),
-        core: a.core,
-        explain: a
-            .explain
-            .then(|| Box::new(|s: &str| explain_line!("{s}")) as load::Narrator),
-        ..Default::default()
-    };
-    apply_share(&mut opts, &a.share)?;
+    let mut opts = attach_load_options(a)?;
+    opts.type_hint = hook_hint(a);
     if let Some(t) = &a.target {
         opts.targets.insert(prog.name.clone(), target_prog(t)?);
     }

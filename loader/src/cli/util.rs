@@ -182,3 +182,19 @@ pub fn nl_explained(explain: bool) -> CliResult<netlink::Handle> {
     }
     Ok(h)
 }
+
+/// The load options every attach starts from: the verifier log levels of `-v`/`-vv`, who
+/// resolves CO-RE, `--explain` narration, and the maps shared through bpffs.
+pub fn attach_load_options(a: &super::args::AttachArgs) -> CliResult<crate::load::LoadOptions> {
+    let mut opts = crate::load::LoadOptions {
+        log_level: u32::from(a.verbose.clamp(1, 2)),
+        success_log_level: u32::from(a.verbose.min(2)),
+        core: a.core,
+        explain: a
+            .explain
+            .then(|| Box::new(|s: &str| explain_line!("{s}")) as crate::load::Narrator),
+        ..Default::default()
+    };
+    apply_share(&mut opts, &a.share)?;
+    Ok(opts)
+}
