@@ -91,10 +91,11 @@ impl Btf {
             })
     }
 
-    /// Is struct `id` packed?
+    /// Is struct or union `id` packed? (A union is when its size is not a multiple of its
+    /// members' alignment: `union { __u64 a; __u8 b[18]; } __attribute__((packed))`.)
     pub(super) fn is_packed(&self, id: u32, w: &Walk) -> bool {
         match self.get(id).map(|t| &t.kind) {
-            Ok(Kind::Struct { members, size }) => {
+            Ok(Kind::Struct { members, size } | Kind::Union { members, size }) => {
                 let natural = members
                     .iter()
                     .map(|m| self.align_of(m.ty, w))
