@@ -22,6 +22,28 @@ pub struct MapCtx {
 }
 
 impl MapCtx {
+    /// A key from the command line's words, sized and typed by the map.
+    fn parse_key(&self, words: &[String]) -> CliResult<Vec<u8>> {
+        parse_data(
+            self,
+            words,
+            self.info.key_size as usize,
+            self.info.btf_key_type_id,
+            "key",
+        )
+    }
+
+    /// One value (one CPU's, for a per-CPU map) from the command line's words.
+    fn parse_value(&self, words: &[String]) -> CliResult<Vec<u8>> {
+        parse_data(
+            self,
+            words,
+            self.info.value_size as usize,
+            self.info.btf_value_type_id,
+            "value",
+        )
+    }
+
     pub fn open(spec: &str) -> CliResult<MapCtx> {
         let fd = objref::open_map(spec)?;
         let info = sys::map_info(fd.as_fd())?;
@@ -227,13 +249,7 @@ fn prog_label(fd: &OwnedFd) -> String {
 pub fn lookup(spec: &str, args: &[String], json: bool) -> CliResult {
     let ctx = MapCtx::open(spec)?;
     let w = split_words(args)?;
-    let key = parse_data(
-        &ctx,
-        &w.key,
-        ctx.info.key_size as usize,
-        ctx.info.btf_key_type_id,
-        "key",
-    )?;
+    let key = ctx.parse_key(&w.key)?;
     let v = ctx.lookup(&key)?.ok_or_else(|| {
         CliError::new(format!(
             "{}: no entry for key {}",
@@ -257,13 +273,7 @@ fn print_entry(ctx: &MapCtx, key: &[u8], v: &[u8], json: bool) {
 pub fn update(spec: &str, args: &[String]) -> CliResult {
     let ctx = MapCtx::open(spec)?;
     let w = split_words(args)?;
-    let key = parse_data(
-        &ctx,
-        &w.key,
-        ctx.info.key_size as usize,
-        ctx.info.btf_key_type_id,
-        "key",
-    )?;
+    let key = ctx.parse_key(&w.key)?;
     if ctx.info.map_type == map_type::PROG_ARRAY {
         let (prog, value) = prog_value(&w.value)?;
         sys::map_update(ctx.fd.as_fd(), &key, &value, w.flags)
@@ -276,13 +286,7 @@ pub fn update(spec: &str, args: &[String]) -> CliResult {
         );
         return Ok(());
     }
-    let one = parse_data(
-        &ctx,
-        &w.value,
-        ctx.info.value_size as usize,
-        ctx.info.btf_value_type_id,
-        "value",
-    )?;
+    let one = ctx.parse_value(&w.value)?;
     // A per-CPU map takes a value for every CPU: the same one for each.
     let mut value = ctx.value_buf();
     for chunk in value.chunks_mut(ctx.stride.max(1)) {
@@ -318,13 +322,7 @@ pub fn update(spec: &str, args: &[String]) -> CliResult {
 pub fn delete(spec: &str, args: &[String]) -> CliResult {
     let ctx = MapCtx::open(spec)?;
     let w = split_words(args)?;
-    let key = parse_data(
-        &ctx,
-        &w.key,
-        ctx.info.key_size as usize,
-        ctx.info.btf_key_type_id,
-        "key",
-    )?;
+    let key = ctx.parse_key(&w.key)?;
     let found = sys::map_delete(ctx.fd.as_fd(), &key).map_err(|e| {
         let err = CliError::new(format!("{}: {e}", ctx.label()));
         if e.errno() == Some(libc::EINVAL) && map_type::name(ctx.info.map_type) == "array" {
@@ -350,13 +348,7 @@ pub fn getnext(spec: &str, args: &[String], json: bool) -> CliResult {
     let key = if w.key.is_empty() {
         None
     } else {
-        Some(parse_data(
-            &ctx,
-            &w.key,
-            ctx.info.key_size as usize,
-            ctx.info.btf_key_type_id,
-            "key",
-        )?)
+        Some(ctx.parse_key(&w.key)?)
     };
     let mut next = vec![0u8; ctx.info.key_size as usize];
     if !sys::map_next_key(ctx.fd.as_fd(), key.as_deref(), &mut next)? {

@@ -8,7 +8,7 @@
 use super::args::AttachArgs;
 use super::util::ensure_bpffs;
 use super::{pins, CliError, CliResult};
-use crate::attach::{attach_tcx, tcx_chain, Link, TcxDirection};
+use crate::attach::{attach_tcx, tcx_chain, AttachError, Link, TcxDirection};
 use crate::load::{Loaded, LoadedProgram};
 use crate::obj::Object;
 use crate::section::{AttachKind, SectionDef, TcDirection};
@@ -68,22 +68,22 @@ pub fn run(
     let mut made: Vec<Made> = Vec::new();
     for dev in &a.dev {
         match attach_one(a, netns, obj, loaded, lp, dir, dev) {
-            Ok(m) => {
+            Ok(Some(m)) => {
                 println!("{}", line(&m, lp, dir));
                 made.push(m);
             }
-            Err(e) if made.is_empty() && no_tcx(&e) && !a.tcx => {
+            Ok(None) if made.is_empty() && !a.tcx => {
                 eprintln!("this kernel has no tcx (Linux 6.6+): attaching through clsact instead");
                 return Ok(false);
             }
-            Err(e) => {
+            res => {
                 for m in made.drain(..).rev() {
                     undo(m);
                 }
-                if no_tcx(&e) {
-                    return Err(e.hint("tcx needs Linux 6.6 or later; without --tcx, a tc program attaches through clsact"));
-                }
-                return Err(e);
+                return Err(res.err().unwrap_or_else(|| {
+                    CliError::new(format!("{dev}: this kernel has no tcx"))
+                        .hint("tcx needs Linux 6.6 or later; without --tcx, a tc program attaches through clsact")
+                }));
             }
         }
     }
@@ -97,11 +97,6 @@ pub fn run(
         res?;
     }
     Ok(true)
-}
-
-/// The kernel's answer to a tcx link on a kernel without tcx (EINVAL for the attach type).
-fn no_tcx(e: &CliError) -> bool {
-    e.msg.contains("tcx") && e.msg.contains("Invalid argument")
 }
 
 fn line(m: &Made, lp: &LoadedProgram, dir: TcxDirection) -> String {
@@ -131,6 +126,7 @@ fn undo(m: Made) {
 }
 
 /// One device: under its lock, pins staged first, then the link (or the update of ours).
+/// None when the kernel has no tcx (it refuses to list a tcx chain: EINVAL, before 6.6).
 fn attach_one(
     a: &AttachArgs,
     netns: Option<&str>,
@@ -139,14 +135,20 @@ fn attach_one(
     lp: &LoadedProgram,
     dir: TcxDirection,
     dev: &str,
-) -> CliResult<Made> {
+) -> CliResult<Option<Made>> {
     let mut h = super::util::nl_explained(a.explain)?;
     let ifindex = h.ifindex(dev).map_err(|e| {
         CliError::new(e.to_string())
             .hint("`ip link` lists the devices; -n NETNS acts inside a namespace")
     })?;
     let _lock = pins::lock_device(ifindex, dev)?;
-    let chain = tcx_chain(ifindex, dir).map_err(|e| CliError::new(e.to_string()))?;
+    let chain = match tcx_chain(ifindex, dir) {
+        Ok(c) => c,
+        Err(AttachError::Sys { source, .. }) if source.errno() == Some(libc::EINVAL) => {
+            return Ok(None)
+        }
+        Err(e) => return Err(CliError::new(e.to_string())),
+    };
     let name = pins::tcx_name(netns, dev, dir.as_str(), &lp.name);
     let pin_dir = (!a.foreground).then(|| {
         a.pin
@@ -178,11 +180,11 @@ fn attach_one(
         Ok(link)
     });
     match settled {
-        Ok(link) => Ok(Made {
+        Ok(link) => Ok(Some(Made {
             dev: dev.to_string(),
             link,
             dir: pin_dir,
-        }),
+        })),
         Err(e) => {
             if let Some(s) = &staged {
                 let _ = pins::with_tree(|| {
