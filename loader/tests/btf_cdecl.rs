@@ -88,7 +88,7 @@ fn compare(path: &Path) -> (usize, Vec<(String, String)>) {
         }
         n += 1;
         // Both sides without padding lines: we print them only for memberless types.
-        let ours = without_padding(&without_enum_mode(&btf.c_decl(id)));
+        let ours = without_padding(&without_union_packed(&without_enum_mode(&btf.c_decl(id))));
         let theirs = without_padding(para);
         if ours != theirs {
             bad.push((ours, theirs));
@@ -113,6 +113,18 @@ fn without_padding(para: &str) -> String {
         .filter(|l| !pad(l))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// A union whose size is not a multiple of its widest member's alignment (6.12's
+/// `ec_response_get_next_data_v3`: 18 bytes holding a u64) is packed, and we say so;
+/// libbpf 1.1's dump does not check unions, and clang then makes it 24 bytes.
+/// tests/tests/gen_build.rs checks that layout with clang, so here only bpftool's
+/// wording is compared.
+fn without_union_packed(para: &str) -> String {
+    if !para.starts_with("union ") {
+        return para.to_string();
+    }
+    para.replace("} __attribute__((packed));", "};")
 }
 
 /// We give an enum of another size than C's its size (`__attribute__((mode(QI)))` for a
